@@ -1,0 +1,583 @@
+// Package config is the hall config of hallctl: the typed form of the YAML
+// in DESIGN.md ("Configuration"), its defaults, and Validate, which lists
+// every problem with the file, line and key. Unknown keys are errors.
+//
+// The same file format serves the live controller, `hallctl check`, and the
+// simulator's scenario files (which add a `scenario:` section).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is a whole hall config file.
+type Config struct {
+	Hall        Hall         `yaml:"hall"`
+	Departments []Department `yaml:"departments"`
+	Items       []Item       `yaml:"items"`
+	Windows     []Window     `yaml:"windows"`
+	// Queue tunes the engine; every field has a default (see DefaultQueue).
+	Queue Queue `yaml:"queue,omitempty"`
+	// Server is how hallctl serve runs; env MQTT_ADDR and HTTP_ADDR override.
+	Server Server `yaml:"server,omitempty"`
+	// Scenario is present only in simulator scenario files.
+	Scenario *Scenario `yaml:"scenario,omitempty"`
+
+	// Path is the file the config was loaded from ("" when parsed from bytes).
+	Path string `yaml:"-"`
+	// Loc is the time zone named by Hall.Timezone.
+	Loc *time.Location `yaml:"-"`
+	root *yaml.Node
+}
+
+// Hall identifies the hall.
+type Hall struct {
+	ID       string `yaml:"id"`       // [a-z0-9-], used in MQTT topics
+	Name     string `yaml:"name"`     // shown on tickets and screens
+	Timezone string `yaml:"timezone"` // day boundaries; default Asia/Shanghai
+	Hours    Hours  `yaml:"hours"`    // default 09:00–17:00
+}
+
+// Hours is one open interval, "HH:MM" local time.
+type Hours struct {
+	Open  string `yaml:"open"`
+	Close string `yaml:"close"`
+}
+
+// OpenMin and CloseMin are minutes after local midnight (-1 if unparsable).
+func (h Hours) OpenMin() int  { return clockMin(h.Open) }
+func (h Hours) CloseMin() int { return clockMin(h.Close) }
+
+// Department is a 部门.
+type Department struct {
+	Code string `yaml:"code"`
+	Name string `yaml:"name"`
+}
+
+// Item is a 事项.
+type Item struct {
+	Code        string `yaml:"code"`
+	Name        string `yaml:"name"`
+	Dept        string `yaml:"dept"`
+	Prefix      string `yaml:"prefix"`
+	Kind        string `yaml:"kind"` // immediate | promised
+	PromiseDays int    `yaml:"promise_days"`
+	ServiceS    int    `yaml:"service_s"` // prior for estimates; default 300
+	Guide       Guide  `yaml:"guide,omitempty"`
+}
+
+// Guide is the 办事指南 shown on kiosks.
+type Guide struct {
+	Conditions string   `yaml:"conditions"`
+	Materials  []string `yaml:"materials"`
+	Fee        string   `yaml:"fee"`
+	Location   string   `yaml:"location"`
+}
+
+// Window is a 窗口.
+type Window struct {
+	Number int      `yaml:"number"`
+	Dept   string   `yaml:"dept"`
+	Serves []string `yaml:"serves"` // "*", item codes, or "dept:XX"
+	Backup []string `yaml:"backup"` // same forms, taken when waits escalate
+	Zone   string   `yaml:"zone"`
+	Hours  []Hours  `yaml:"hours,omitempty"` // default: the hall's hours
+}
+
+// NoDifference reports whether the window serves every item (无差别).
+func (w Window) NoDifference() bool {
+	for _, s := range w.Serves {
+		if s == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// Queue tunes the engine. Zero values take the defaults in DefaultQueue.
+type Queue struct {
+	// HeadStartMin is each class's head start in minutes (linear aging:
+	// score = minutes waited + head start). Classes: walkin, appointment,
+	// green, elderly.
+	HeadStartMin map[string]float64 `yaml:"head_start_min,omitempty"`
+	// EscalateAfterS: a backup item becomes eligible for a window when its
+	// head ticket has waited this long.
+	EscalateAfterS int `yaml:"escalate_after_s,omitempty"`
+	// NoShowRequeueAfter: a no-show ticket goes back behind this many
+	// waiting tickets (0 = void at once).
+	NoShowRequeueAfter int `yaml:"no_show_requeue_after,omitempty"`
+	// NoShowVoidAfter: the n-th no-show voids the ticket.
+	NoShowVoidAfter int `yaml:"no_show_void_after,omitempty"`
+	// ElderlyAge is the age from which an ID card gives the elderly class.
+	ElderlyAge int `yaml:"elderly_age,omitempty"`
+	// MaxOvertake bounds how many later tickets may be called before a
+	// waiting one (starvation guard).
+	MaxOvertake int `yaml:"max_overtake,omitempty"`
+}
+
+// DefaultQueue are the engine defaults.
+var DefaultQueue = Queue{
+	HeadStartMin:       map[string]float64{"walkin": 0, "appointment": 15, "elderly": 20, "green": 30},
+	EscalateAfterS:     900,
+	NoShowRequeueAfter: 3,
+	NoShowVoidAfter:    2,
+	ElderlyAge:         70,
+	MaxOvertake:        50,
+}
+
+// Server is how hallctl serve runs.
+type Server struct {
+	MQTTAddr   string `yaml:"mqtt_addr,omitempty"`  // embedded broker; default 127.0.0.1:1883 (env MQTT_ADDR)
+	BrokerURL  string `yaml:"broker_url,omitempty"` // external broker instead of the embedded one
+	HTTPAddr   string `yaml:"http_addr,omitempty"`  // default 127.0.0.1:8080 (env HTTP_ADDR)
+	StateDir   string `yaml:"state_dir,omitempty"`  // event log and keys; default ./state
+	SecretFile string `yaml:"secret_file,omitempty"`
+	// Users is the broker's credential list; empty = loopback clients need
+	// none (the demo). A production config lists every agent.
+	Users []User `yaml:"users,omitempty"`
+	// CommandTTLS is how long a command stays valid (exp); default 60.
+	CommandTTLS int `yaml:"command_ttl_s,omitempty"`
+}
+
+// User is one MQTT credential. Password is a bcrypt hash or, with
+// PasswordFile, read from a file.
+type User struct {
+	Username     string `yaml:"username"`
+	PasswordHash string `yaml:"password_hash,omitempty"`
+	PasswordFile string `yaml:"password_file,omitempty"`
+	Controller   bool   `yaml:"controller,omitempty"`
+}
+
+// Scenario is the simulator's extra section (../shared/bench/README.md).
+type Scenario struct {
+	Name         string  `yaml:"name"`
+	Arrivals     string  `yaml:"arrivals"`
+	WalkS        float64 `yaml:"walk_s"`
+	NoShowHoldS  float64 `yaml:"no_show_hold_s"`
+	ArrivalsPath string  `yaml:"-"` // resolved against the YAML file
+}
+
+// Problem is one thing wrong with a config.
+type Problem struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.File != "" {
+		b.WriteString(p.File)
+		b.WriteString(":")
+	}
+	if p.Line > 0 {
+		b.WriteString(strconv.Itoa(p.Line))
+		b.WriteString(":")
+	}
+	if b.Len() > 0 {
+		b.WriteString(" ")
+	}
+	if p.Key != "" {
+		b.WriteString(p.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Error lists every problem found in a config.
+type Error struct{ Problems []Problem }
+
+// ErrInvalid is wrapped by every *Error.
+var ErrInvalid = errors.New("invalid config")
+
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return fmt.Sprintf("invalid config (%d problems):\n  %s", len(e.Problems), strings.Join(lines, "\n  "))
+}
+
+// Unwrap makes errors.Is(err, ErrInvalid) true.
+func (e *Error) Unwrap() error { return ErrInvalid }
+
+// Load reads, decodes and validates a config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, b)
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)
+
+// Parse decodes and validates config bytes; path is used in messages and to
+// resolve relative paths.
+func Parse(path string, b []byte) (*Config, error) {
+	c := &Config{Path: path}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, &Error{Problems: yamlProblems(path, err)}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, &Error{Problems: yamlProblems(path, err)}
+	}
+	c.root = &root
+	c.Path = path
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func yamlProblems(path string, err error) []Problem {
+	var te *yaml.TypeError
+	var msgs []string
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{err.Error()}
+	}
+	var out []Problem
+	for _, m := range msgs {
+		m = strings.TrimPrefix(m, "yaml: ")
+		p := Problem{File: path, Msg: m}
+		if sm := yamlLine.FindStringSubmatch(m); sm != nil {
+			p.Line, _ = strconv.Atoi(sm[1])
+			p.Msg = sm[2]
+			if f, ok := strings.CutPrefix(p.Msg, "field "); ok {
+				if name, _, ok := strings.Cut(f, " not found"); ok {
+					p.Key = name
+					p.Msg = "unknown key"
+				}
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (c *Config) applyDefaults() {
+	if c.Hall.Timezone == "" {
+		c.Hall.Timezone = "Asia/Shanghai"
+	}
+	if c.Hall.Hours.Open == "" {
+		c.Hall.Hours.Open = "09:00"
+	}
+	if c.Hall.Hours.Close == "" {
+		c.Hall.Hours.Close = "17:00"
+	}
+	for i := range c.Items {
+		it := &c.Items[i]
+		if it.Kind == "" {
+			it.Kind = "immediate"
+		}
+		if it.ServiceS == 0 {
+			it.ServiceS = 300
+		}
+	}
+	for i := range c.Windows {
+		if len(c.Windows[i].Hours) == 0 {
+			c.Windows[i].Hours = []Hours{c.Hall.Hours}
+		}
+	}
+	q := &c.Queue
+	d := DefaultQueue
+	if q.HeadStartMin == nil {
+		q.HeadStartMin = map[string]float64{}
+	}
+	for k, v := range d.HeadStartMin {
+		if _, ok := q.HeadStartMin[k]; !ok {
+			q.HeadStartMin[k] = v
+		}
+	}
+	if q.EscalateAfterS == 0 {
+		q.EscalateAfterS = d.EscalateAfterS
+	}
+	if q.NoShowRequeueAfter == 0 {
+		q.NoShowRequeueAfter = d.NoShowRequeueAfter
+	}
+	if q.NoShowVoidAfter == 0 {
+		q.NoShowVoidAfter = d.NoShowVoidAfter
+	}
+	if q.ElderlyAge == 0 {
+		q.ElderlyAge = d.ElderlyAge
+	}
+	if q.MaxOvertake == 0 {
+		q.MaxOvertake = d.MaxOvertake
+	}
+	if c.Server.CommandTTLS == 0 {
+		c.Server.CommandTTLS = 60
+	}
+	if c.Scenario != nil && c.Scenario.Arrivals != "" {
+		p := c.Scenario.Arrivals
+		if !strings.HasPrefix(p, "/") && c.Path != "" {
+			if i := strings.LastIndex(c.Path, "/"); i >= 0 {
+				p = c.Path[:i+1] + p
+			}
+		}
+		c.Scenario.ArrivalsPath = p
+	}
+}
+
+var hallIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+
+// Validate checks the whole config and returns an *Error listing every
+// problem, or nil.
+func (c *Config) Validate() error {
+	var ps []Problem
+	add := func(key, format string, a ...any) {
+		ps = append(ps, Problem{File: c.Path, Line: c.lineOf(key), Key: key, Msg: fmt.Sprintf(format, a...)})
+	}
+	if !hallIDPattern.MatchString(c.Hall.ID) {
+		add("hall.id", "%q must match [a-z0-9][a-z0-9-]* (it is used in MQTT topics)", c.Hall.ID)
+	}
+	if loc, err := time.LoadLocation(c.Hall.Timezone); err != nil {
+		add("hall.timezone", "unknown time zone %q", c.Hall.Timezone)
+	} else {
+		c.Loc = loc
+	}
+	checkHours := func(key string, h Hours) {
+		o, cl := h.OpenMin(), h.CloseMin()
+		if o < 0 {
+			add(key+".open", "%q is not HH:MM", h.Open)
+		}
+		if cl < 0 {
+			add(key+".close", "%q is not HH:MM", h.Close)
+		}
+		if o >= 0 && cl >= 0 && cl <= o {
+			add(key, "closes (%s) before it opens (%s)", h.Close, h.Open)
+		}
+	}
+	checkHours("hall.hours", c.Hall.Hours)
+	depts := map[string]bool{}
+	for i, d := range c.Departments {
+		k := fmt.Sprintf("departments[%d]", i)
+		if d.Code == "" {
+			add(k+".code", "is empty")
+		} else if depts[d.Code] {
+			add(k+".code", "department %q is listed twice", d.Code)
+		}
+		depts[d.Code] = true
+	}
+	if len(c.Items) == 0 {
+		add("items", "a hall needs at least one item")
+	}
+	items := map[string]bool{}
+	for i, it := range c.Items {
+		k := fmt.Sprintf("items[%d]", i)
+		switch {
+		case it.Code == "":
+			add(k+".code", "is empty")
+		case items[it.Code]:
+			add(k+".code", "item %q is listed twice", it.Code)
+		case strings.ContainsAny(it.Code, " /+#*:"):
+			add(k+".code", "%q may not contain spaces or / + # * :", it.Code)
+		}
+		items[it.Code] = true
+		if !depts[it.Dept] {
+			add(k+".dept", "unknown department %q", it.Dept)
+		}
+		if len(it.Prefix) == 0 || len(it.Prefix) > 2 || strings.ToUpper(it.Prefix) != it.Prefix {
+			add(k+".prefix", "%q must be one or two capital letters", it.Prefix)
+		}
+		if it.Kind != "immediate" && it.Kind != "promised" {
+			add(k+".kind", "%q must be immediate or promised", it.Kind)
+		}
+		if it.Kind == "promised" && it.PromiseDays < 0 {
+			add(k+".promise_days", "must not be negative")
+		}
+		if it.ServiceS < 0 {
+			add(k+".service_s", "must be positive")
+		}
+	}
+	checkRefs := func(key string, refs []string) {
+		for j, s := range refs {
+			switch {
+			case s == "*":
+			case strings.HasPrefix(s, "dept:"):
+				if !depts[strings.TrimPrefix(s, "dept:")] {
+					add(fmt.Sprintf("%s[%d]", key, j), "unknown department in %q", s)
+				}
+			default:
+				if !items[s] {
+					add(fmt.Sprintf("%s[%d]", key, j), "unknown item %q", s)
+				}
+			}
+		}
+	}
+	nums := map[int]bool{}
+	if len(c.Windows) == 0 {
+		add("windows", "a hall needs at least one window")
+	}
+	for i, w := range c.Windows {
+		k := fmt.Sprintf("windows[%d]", i)
+		if w.Number <= 0 {
+			add(k+".number", "must be a positive window number")
+		} else if nums[w.Number] {
+			add(k+".number", "window %d is listed twice", w.Number)
+		}
+		nums[w.Number] = true
+		if !depts[w.Dept] {
+			add(k+".dept", "unknown department %q", w.Dept)
+		}
+		if len(w.Serves) == 0 {
+			add(k+".serves", "is empty: the window could serve nothing")
+		}
+		checkRefs(k+".serves", w.Serves)
+		checkRefs(k+".backup", w.Backup)
+		for j, h := range w.Hours {
+			checkHours(fmt.Sprintf("%s.hours[%d]", k, j), h)
+		}
+	}
+	for cls, v := range c.Queue.HeadStartMin {
+		switch cls {
+		case "walkin", "appointment", "green", "elderly":
+		default:
+			add("queue.head_start_min."+cls, "unknown class (walkin, appointment, green, elderly)")
+		}
+		if v < 0 {
+			add("queue.head_start_min."+cls, "must not be negative")
+		}
+	}
+	if c.Queue.EscalateAfterS < 0 {
+		add("queue.escalate_after_s", "must not be negative")
+	}
+	if s := c.Scenario; s != nil {
+		if s.Arrivals == "" {
+			add("scenario.arrivals", "is empty")
+		}
+		if s.WalkS < 0 {
+			add("scenario.walk_s", "must not be negative")
+		}
+		if s.NoShowHoldS < 0 {
+			add("scenario.no_show_hold_s", "must not be negative")
+		}
+	}
+	for i, u := range c.Server.Users {
+		k := fmt.Sprintf("server.users[%d]", i)
+		if u.Username == "" {
+			add(k+".username", "is empty")
+		}
+		if u.PasswordHash == "" && u.PasswordFile == "" {
+			add(k, "needs password_hash or password_file")
+		}
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+	return &Error{Problems: ps}
+}
+
+// lineOf finds the line of a key path like "windows[3].serves[0]" in the
+// parsed YAML, or the nearest parent that exists; 0 when unknown.
+func (c *Config) lineOf(key string) int {
+	if c.root == nil || len(c.root.Content) == 0 {
+		return 0
+	}
+	n := c.root.Content[0]
+	line := 0
+	for _, part := range strings.Split(key, ".") {
+		name, idx := part, -1
+		if i := strings.IndexByte(part, '['); i >= 0 && strings.HasSuffix(part, "]") {
+			name = part[:i]
+			idx, _ = strconv.Atoi(part[i+1 : len(part)-1])
+		}
+		next := mapValue(n, name)
+		if next == nil {
+			return line
+		}
+		line = next.Line
+		if idx >= 0 {
+			if next.Kind != yaml.SequenceNode || idx >= len(next.Content) {
+				return line
+			}
+			next = next.Content[idx]
+			line = next.Line
+		}
+		n = next
+	}
+	return line
+}
+
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func clockMin(s string) int {
+	h, m, ok := strings.Cut(s, ":")
+	if !ok || len(h) != 2 || len(m) != 2 {
+		return -1
+	}
+	hh, err1 := strconv.Atoi(h)
+	mm, err2 := strconv.Atoi(m)
+	if err1 != nil || err2 != nil || hh < 0 || hh > 24 || mm < 0 || mm > 59 || (hh == 24 && mm != 0) {
+		return -1
+	}
+	return hh*60 + mm
+}
+
+// Item returns the item with the code, or nil.
+func (c *Config) Item(code string) *Item {
+	for i := range c.Items {
+		if c.Items[i].Code == code {
+			return &c.Items[i]
+		}
+	}
+	return nil
+}
+
+// Window returns the window with the number, or nil.
+func (c *Config) Window(n int) *Window {
+	for i := range c.Windows {
+		if c.Windows[i].Number == n {
+			return &c.Windows[i]
+		}
+	}
+	return nil
+}
+
+// Expand resolves serves/backup entries ("*", "dept:XX", item codes) to
+// item codes, in config order, without duplicates.
+func (c *Config) Expand(refs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, it := range c.Items {
+		for _, r := range refs {
+			if r == "*" || r == it.Code || r == "dept:"+it.Dept {
+				if !seen[it.Code] {
+					seen[it.Code] = true
+					out = append(out, it.Code)
+				}
+				break
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,295 @@
+package wire
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Event types (evt/<type>).
+const (
+	EvtPress  = "press"
+	EvtCard   = "card"
+	EvtRating = "rating"
+	EvtKey    = "key"
+	EvtScan   = "scan"
+)
+
+// Command names (cmd/<name>).
+const (
+	CmdPrint       = "print"
+	CmdSpeak       = "speak"
+	CmdRatingOpen  = "rating-open"
+	CmdRatingClose = "rating-close"
+	CmdLease       = "lease"
+)
+
+// Device kinds of the agent config.
+const (
+	KindPrinter  = "escpos-printer"
+	KindIDReader = "idcard-reader"
+	KindButton   = "ticket-button"
+	KindLED      = "led-display"
+	KindRating   = "rating-pad"
+	KindKeypad   = "caller-keypad"
+	KindScanner  = "qr-scanner"
+	KindSpeaker  = "speaker"
+)
+
+// Press is evt/press data: the button's configured item.
+type Press struct {
+	Item string `json:"item"`
+	// Ticket is set when the agent issued a number from a lease while it
+	// could not reach the controller (offline dispensing).
+	Ticket string `json:"ticket,omitempty"`
+}
+
+// Check validates a Press.
+func (p Press) Check() error {
+	if p.Item == "" {
+		return errors.New("press.item is empty")
+	}
+	return nil
+}
+
+// Card is evt/card data. Never the raw ID number or the full name unless the
+// hall's case connector is enabled (then only in Raw, over TLS).
+type Card struct {
+	IDHash     string   `json:"id_hash"`
+	MaskedID   string   `json:"masked_id"`
+	MaskedName string   `json:"masked_name"`
+	BirthYear  int      `json:"birth_year"`
+	Sex        string   `json:"sex"`
+	ValidTo    string   `json:"valid_to"`
+	Raw        *CardRaw `json:"raw,omitempty"`
+}
+
+// CardRaw is the full record, sent only where the privacy rules allow.
+type CardRaw struct {
+	Name string `json:"name"`
+	ID   string `json:"id"`
+}
+
+// Check validates a Card.
+func (c Card) Check() error {
+	if c.IDHash == "" {
+		return errors.New("card.id_hash is empty")
+	}
+	return nil
+}
+
+// Rating is evt/rating data: level 1 (非常不满意) … 5 (非常满意).
+type Rating struct {
+	Session string `json:"session"`
+	Level   int    `json:"level"`
+}
+
+// Check validates a Rating.
+func (r Rating) Check() error {
+	if r.Level < 1 || r.Level > 5 {
+		return fmt.Errorf("rating.level %d is outside 1..5", r.Level)
+	}
+	return nil
+}
+
+// Scan is evt/scan data.
+type Scan struct {
+	Code string `json:"code"`
+}
+
+// Check validates a Scan.
+func (s Scan) Check() error {
+	if s.Code == "" {
+		return errors.New("scan.code is empty")
+	}
+	return nil
+}
+
+// Caller keypad actions.
+const (
+	KeyCallNext = "call-next"
+	KeyRecall   = "recall"
+	KeyNoShow   = "no-show"
+	KeyStart    = "start"
+	KeyFinish   = "finish"
+	KeyPause    = "pause"
+	KeyResume   = "resume"
+	KeyTransfer = "transfer"
+)
+
+// KeyActions lists every caller keypad action of the contract.
+var KeyActions = []string{KeyCallNext, KeyRecall, KeyNoShow, KeyStart, KeyFinish, KeyPause, KeyResume, KeyTransfer}
+
+// Key is evt/key data from a caller keypad.
+type Key struct {
+	Action string `json:"action"`
+	Arg    string `json:"arg,omitempty"`
+}
+
+// Check validates a Key.
+func (k Key) Check() error {
+	for _, a := range KeyActions {
+		if k.Action == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("key.action %q is not one of %v", k.Action, KeyActions)
+}
+
+// Print templates.
+const (
+	TemplateTicket  = "ticket"
+	TemplateReceipt = "receipt"
+)
+
+// PrintFields are what a ticket or receipt shows; the agent renders them.
+type PrintFields struct {
+	Hall       string `json:"hall"`
+	Number     string `json:"number"`
+	Item       string `json:"item"`
+	WindowHint string `json:"window_hint"`
+	Ahead      int    `json:"ahead"`
+	EtaP50S    int    `json:"eta_p50_s"`
+	EtaP90S    int    `json:"eta_p90_s"`
+	IssuedAt   string `json:"issued_at"`
+	QR         string `json:"qr"`
+	Serial     string `json:"serial"`
+}
+
+// Print is cmd/print args.
+type Print struct {
+	Template string      `json:"template"`
+	Fields   PrintFields `json:"fields"`
+}
+
+// Check validates a Print.
+func (p Print) Check() error {
+	if p.Template != TemplateTicket && p.Template != TemplateReceipt {
+		return fmt.Errorf("print.template %q is not ticket or receipt", p.Template)
+	}
+	if p.Template == TemplateTicket && p.Fields.Number == "" {
+		return errors.New("print.fields.number is empty")
+	}
+	return nil
+}
+
+// Speak is cmd/speak args.
+type Speak struct {
+	Text string `json:"text"`
+	Lang string `json:"lang,omitempty"`
+}
+
+// Check validates a Speak.
+func (s Speak) Check() error {
+	if s.Text == "" {
+		return errors.New("speak.text is empty")
+	}
+	return nil
+}
+
+// RatingOpen is cmd/rating-open args.
+type RatingOpen struct {
+	Session  string `json:"session"`
+	Ticket   string `json:"ticket"`
+	Window   int    `json:"window"`
+	Case     string `json:"case,omitempty"`
+	TimeoutS int    `json:"timeout_s"`
+}
+
+// Check validates a RatingOpen.
+func (r RatingOpen) Check() error {
+	if r.Session == "" {
+		return errors.New("rating-open.session is empty")
+	}
+	if r.TimeoutS < 0 {
+		return errors.New("rating-open.timeout_s is negative")
+	}
+	return nil
+}
+
+// RatingClose is cmd/rating-close args.
+type RatingClose struct {
+	Session string `json:"session"`
+}
+
+// Lease is cmd/lease args: numbers a dispenser may issue while offline.
+type Lease struct {
+	Item    string `json:"item"`
+	From    int    `json:"from"`
+	To      int    `json:"to"`
+	Expires Time   `json:"expires"`
+}
+
+// Check validates a Lease.
+func (l Lease) Check() error {
+	if l.Item == "" || l.From <= 0 || l.To < l.From {
+		return fmt.Errorf("lease %s %d..%d is not a block of numbers", l.Item, l.From, l.To)
+	}
+	return nil
+}
+
+// NewEvent builds an event envelope with a fresh UUIDv7 id.
+func NewEvent(now time.Time, session string, seq uint64, data any) EventMsg {
+	return EventMsg{V: Version, ID: NewID(now), TS: At(now), Session: session, Seq: seq, Data: json.RawMessage(Marshal(data))}
+}
+
+// NewCommand builds a command envelope with a fresh UUIDv7 id that expires
+// ttl after now (no expiry when ttl is 0).
+func NewCommand(now time.Time, ttl time.Duration, args any) CommandMsg {
+	c := CommandMsg{V: Version, ID: NewID(now), TS: At(now), Args: json.RawMessage(Marshal(args))}
+	if ttl > 0 {
+		c.Exp = At(now.Add(ttl))
+	}
+	return c
+}
+
+var idMu sync.Mutex
+var lastMS int64
+var lastSeq uint16
+
+// NewID returns a UUIDv7 (RFC 9562) for time now. Ids made by one process
+// sort in the order they were made, even within one millisecond.
+func NewID(now time.Time) string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("wire: crypto/rand: " + err.Error())
+	}
+	ms := now.UnixMilli()
+	idMu.Lock()
+	if ms <= lastMS {
+		ms = lastMS
+		lastSeq++
+		if lastSeq >= 0x0fff {
+			ms++
+			lastSeq = 0
+		}
+	} else {
+		lastSeq = 0
+	}
+	lastMS = ms
+	seq := lastSeq
+	idMu.Unlock()
+	var t [8]byte
+	binary.BigEndian.PutUint64(t[:], uint64(ms))
+	copy(b[0:6], t[2:8])
+	// rand_a holds a counter so ids within one ms stay ordered.
+	b[6] = 0x70 | byte(seq>>8)&0x0f
+	b[7] = byte(seq)
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:36], b[10:16])
+	return string(s[:])
+}
