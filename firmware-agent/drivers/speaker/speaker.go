@@ -1,0 +1,566 @@
+// Package speaker is a zone's voice call-out (语音叫号): one device = one
+// zone's announcement queue. cmd/speak {text, lang} is queued; the queue
+// plays in order, never two at once, drops a text already waiting (the
+// duplicate shares the queued one's outcome), and drops announcements whose
+// command expired while they waited (a call announced minutes late sends
+// people to the wrong window). Handle("speak") returns Done once played.
+//
+// Text is made speakable digit by digit ("A001" → "A零零一号") and refused
+// when it looks like it holds an ID number (a run of 15+ digits); full
+// names never reach the agent (hallctl sends numbers and windows only).
+//
+// Two ways to make sound, per options:
+//
+//   - espeak-ng (default): `espeak-ng -v cmn-latn-pinyin -w FILE TEXT`
+//     (not -v cmn, which reads pinyin with English rules), then play_cmd
+//     FILE, default ["aplay", "-q"].
+//   - recorded clips: clips_dir holds WAV clips of one PCM format named by
+//     what they say: 0.wav … 9.wav (or 零.wav …), A.wav … Z.wav, 号.wav,
+//     phrases like 请.wav, 到.wav, 窗口办理.wav. The text is cut greedily
+//     into the longest clips (spaces and punctuation are skipped) and the
+//     clips are joined in Go; a missing piece fails with clip_missing.
+//
+// Config:
+//
+//	devices:
+//	  - {id: spk-east, kind: speaker, zone: east,
+//	    options: {play_cmd: [aplay, -q, -D, "plughw:1,0"], voices: {zh: cmn-latn-pinyin}}}
+//
+// With emulate: true a missing or failing player (or a missing espeak-ng)
+// is logged once and announcements count as played to nowhere.
+package speaker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/servicehall/servicehall/firmware-agent/device"
+	"github.com/servicehall/servicehall/wire"
+)
+
+func init() { device.Register(wire.KindSpeaker, New) }
+
+// Stable result codes.
+const (
+	CodeBadArgs      = "bad_args"
+	CodePersonalData = "personal_data"
+	CodeTooLong      = "too_long"
+	CodeExpired      = "expired"
+	CodeCancelled    = "cancelled"
+	CodeStopped      = "stopped"
+	CodeTTSFailed    = "tts_failed"
+	CodeTTSMissing   = "tts_missing"
+	CodePlayFailed   = "play_failed"
+	CodePlayMissing  = "player_missing"
+	CodeClipMissing  = "clip_missing"
+	CodeUnknownCmd   = "unknown_command"
+	CodeUnknownLang  = "unknown_lang"
+)
+
+// Options are the speaker's `options:`.
+type Options struct {
+	// PlayCmd plays a WAV file given as its last argument; default
+	// ["aplay", "-q"].
+	PlayCmd []string `yaml:"play_cmd"`
+	// TTSCmd is the espeak-ng binary; default "espeak-ng".
+	TTSCmd string `yaml:"tts_cmd"`
+	// Voices map the speak command's lang to an espeak-ng voice; default
+	// {zh: cmn-latn-pinyin, en: en}. An empty lang is zh.
+	Voices map[string]string `yaml:"voices"`
+	// ClipsDir switches to recorded clips (see the package doc).
+	ClipsDir string `yaml:"clips_dir"`
+	// PlayTimeoutS bounds rendering plus playing one announcement; default 30.
+	PlayTimeoutS int `yaml:"play_timeout_s"`
+	// MaxQueue bounds waiting announcements; default 32. A full queue
+	// fails new ones (queue_full): a backlog that long is stale anyway.
+	MaxQueue int `yaml:"max_queue"`
+}
+
+// DefaultOptions are the defaults.
+var DefaultOptions = Options{
+	PlayCmd: []string{"aplay", "-q"}, TTSCmd: "espeak-ng",
+	Voices:       map[string]string{"zh": "cmn-latn-pinyin", "en": "en"},
+	PlayTimeoutS: 30, MaxQueue: 32,
+}
+
+// CodeQueueFull is returned when MaxQueue announcements already wait.
+const CodeQueueFull = "queue_full"
+
+type job struct {
+	text     string // normalised
+	voice    string
+	deadline time.Time // zero: none
+	waiters  []chan device.Result
+}
+
+// Stats count announcements.
+type Stats struct {
+	Played, Expired, Deduped, Refused, Failed uint64
+}
+
+// Speaker is a running zone speaker.
+type Speaker struct {
+	cfg  device.Config
+	env  device.Env
+	log  *slog.Logger
+	o    Options
+	dir  string // work files
+	wake chan struct{}
+
+	// render writes text as WAV to out; play plays a WAV file. They are
+	// fields so tests can hold the queue still.
+	render func(ctx context.Context, text, voice, out string) error
+	play   func(ctx context.Context, wav string) error
+
+	clipsOnce sync.Once
+	clips     map[string]string // spoken text → clip file
+	clipsErr  error
+	warned    sync.Map // command name → logged once
+
+	mu      sync.Mutex
+	queue   []*job
+	playing *job
+	stats   Stats
+}
+
+// New is the factory: it checks the options (the commands are looked up
+// when first used, so a missing aplay does not stop the agent).
+func New(cfg device.Config, env device.Env) (device.Device, error) {
+	o := DefaultOptions
+	o.Voices = nil
+	if err := cfg.DecodeOptions(&o); err != nil {
+		return nil, err
+	}
+	if o.Voices == nil {
+		o.Voices = DefaultOptions.Voices
+	}
+	var errs []error
+	if len(o.PlayCmd) == 0 || o.PlayCmd[0] == "" {
+		errs = append(errs, errors.New("play_cmd is empty"))
+	}
+	if o.TTSCmd == "" && o.ClipsDir == "" {
+		errs = append(errs, errors.New("tts_cmd is empty and no clips_dir"))
+	}
+	if o.ClipsDir != "" {
+		if st, err := os.Stat(o.ClipsDir); err != nil || !st.IsDir() {
+			errs = append(errs, fmt.Errorf("clips_dir %s is not a directory", o.ClipsDir))
+		}
+	}
+	if o.PlayTimeoutS <= 0 {
+		errs = append(errs, fmt.Errorf("play_timeout_s %d must be > 0", o.PlayTimeoutS))
+	}
+	if o.MaxQueue <= 0 {
+		errs = append(errs, fmt.Errorf("max_queue %d must be > 0", o.MaxQueue))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("device %s: %w", cfg.ID, err)
+	}
+	if env.Clock == nil {
+		env.Clock = clockwork.NewRealClock()
+	}
+	if env.Log == nil {
+		env.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Speaker{cfg: cfg, env: env, o: o, log: env.Log.With("device", cfg.ID), wake: make(chan struct{}, 1)}
+	s.render = s.renderWAV
+	s.play = s.playWAV
+	return s, nil
+}
+
+// Stats returns the counters.
+func (s *Speaker) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Handle queues cmd/speak and waits until it is played, dropped or failed.
+// The command's expiry comes from ctx's deadline.
+func (s *Speaker) Handle(ctx context.Context, name string, args []byte) device.Result {
+	if name != wire.CmdSpeak {
+		return device.Rejected(CodeUnknownCmd, fmt.Errorf("speaker has no command %q", name))
+	}
+	var a wire.Speak
+	if err := wire.DecodeArgs(args, &a); err != nil {
+		return device.Rejected(CodeBadArgs, err)
+	}
+	if err := Check(a.Text); err != nil {
+		s.count(func(st *Stats) { st.Refused++ })
+		code := CodePersonalData
+		if errors.Is(err, ErrTooLong) {
+			code = CodeTooLong
+		}
+		// Never log the text itself: it was refused for what it may hold.
+		s.log.Warn("announcement refused", "code", code)
+		return device.Rejected(code, err)
+	}
+	lang := strings.ToLower(a.Lang)
+	if lang == "" {
+		lang = "zh"
+	}
+	lang, _, _ = strings.Cut(lang, "-")
+	voice, ok := s.o.Voices[lang]
+	if !ok && s.o.ClipsDir == "" {
+		return device.Rejected(CodeUnknownLang, fmt.Errorf("no voice for lang %q", a.Lang))
+	}
+	deadline, _ := ctx.Deadline()
+	res := make(chan device.Result, 1)
+	j, r, ok := s.enqueue(Normalize(a.Text), voice, deadline, res)
+	if !ok {
+		return r
+	}
+	select {
+	case r := <-res:
+		return r
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	select {
+	case r := <-res: // finished while we looked away
+		s.mu.Unlock()
+		return r
+	default:
+	}
+	if s.playing == j {
+		// Already on air: its outcome follows within the play timeout.
+		s.mu.Unlock()
+		return <-res
+	}
+	j.waiters = slices.DeleteFunc(j.waiters, func(c chan device.Result) bool { return c == res })
+	if len(j.waiters) == 0 {
+		s.queue = slices.DeleteFunc(s.queue, func(q *job) bool { return q == j })
+	}
+	s.mu.Unlock()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		s.count(func(st *Stats) { st.Expired++ })
+		return device.Result{Status: wire.AckExpired, Code: CodeExpired, Err: "expired while queued"}
+	}
+	return device.Failed(CodeCancelled, ctx.Err())
+}
+
+func (s *Speaker) enqueue(text, voice string, deadline time.Time, res chan device.Result) (*job, device.Result, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, q := range s.queue {
+		if q.text == text && q.voice == voice {
+			q.waiters = append(q.waiters, res)
+			if q.deadline.IsZero() || deadline.IsZero() {
+				q.deadline = time.Time{}
+			} else if deadline.After(q.deadline) {
+				q.deadline = deadline
+			}
+			s.stats.Deduped++
+			return q, device.Result{}, true
+		}
+	}
+	if len(s.queue) >= s.o.MaxQueue {
+		s.stats.Failed++
+		return nil, device.Failed(CodeQueueFull, fmt.Errorf("%d announcements waiting", len(s.queue))), false
+	}
+	j := &job{text: text, voice: voice, deadline: deadline, waiters: []chan device.Result{res}}
+	s.queue = append(s.queue, j)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return j, device.Result{}, true
+}
+
+func (s *Speaker) count(f func(*Stats)) {
+	s.mu.Lock()
+	f(&s.stats)
+	s.mu.Unlock()
+}
+
+// finish answers every waiter of j; call it with s.mu held (Handle edits
+// waiters under it). Result channels have room for one, so it never blocks.
+func finish(j *job, r device.Result) {
+	for _, w := range j.waiters {
+		w <- r
+	}
+}
+
+// next pops the next live job, answering expired ones.
+func (s *Speaker) next() *job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.env.Clock.Now()
+	for len(s.queue) > 0 {
+		j := s.queue[0]
+		s.queue = s.queue[1:]
+		if !j.deadline.IsZero() && !now.Before(j.deadline) {
+			s.stats.Expired++
+			finish(j, device.Result{Status: wire.AckExpired, Code: CodeExpired, Err: "expired while queued"})
+			continue
+		}
+		s.playing = j
+		return j
+	}
+	return nil
+}
+
+// Run plays the queue until ctx ends.
+func (s *Speaker) Run(ctx context.Context) error {
+	dir := s.env.StateDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "servicehall-speaker-")
+		if err != nil {
+			return fmt.Errorf("speaker %s: %w", s.cfg.ID, err)
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	s.dir = dir
+	if s.env.Status != nil {
+		s.env.Status.SetStatus(wire.DevStatusMsg{State: wire.StateOnline})
+	}
+	defer s.stop()
+	for {
+		j := s.next()
+		if j == nil {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-s.wake:
+				continue
+			}
+		}
+		r := s.say(ctx, j)
+		s.mu.Lock()
+		s.playing = nil
+		switch r.Status {
+		case wire.AckDone:
+			s.stats.Played++
+		case wire.AckExpired:
+			s.stats.Expired++
+		default:
+			s.stats.Failed++
+		}
+		finish(j, r)
+		s.mu.Unlock()
+	}
+}
+
+// stop fails what is still queued when Run ends.
+func (s *Speaker) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range s.queue {
+		finish(j, device.Failed(CodeStopped, errors.New("speaker stopped")))
+	}
+	s.queue = nil
+}
+
+func (s *Speaker) say(ctx context.Context, j *job) device.Result {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.o.PlayTimeoutS)*time.Second)
+	defer cancel()
+	f, err := os.CreateTemp(s.dir, "say-*.wav")
+	if err != nil {
+		return device.Failed(CodeTTSFailed, err)
+	}
+	wav := f.Name()
+	f.Close()
+	defer os.Remove(wav)
+	if err := s.render(ctx, j.text, j.voice, wav); err != nil {
+		if errors.Is(err, errPlayedToNowhere) {
+			return device.Done
+		}
+		var c coded
+		if errors.As(err, &c) {
+			return device.Failed(c.code, err)
+		}
+		return device.Failed(CodeTTSFailed, err)
+	}
+	// Rendering takes time too: check the expiry once more before speaking.
+	if !j.deadline.IsZero() && !s.env.Clock.Now().Before(j.deadline) {
+		return device.Result{Status: wire.AckExpired, Code: CodeExpired, Err: "expired while rendering"}
+	}
+	if err := s.play(ctx, wav); err != nil {
+		if errors.Is(err, errPlayedToNowhere) {
+			return device.Done
+		}
+		if s.cfg.Emulate && ctx.Err() == nil {
+			// A demo machine often has aplay but no sound card.
+			if _, seen := s.warned.LoadOrStore("play-failed", true); !seen {
+				s.log.Warn("player failed; emulated speaker plays to nowhere", "err", err)
+			}
+			return device.Done
+		}
+		var c coded
+		if errors.As(err, &c) {
+			return device.Failed(c.code, err)
+		}
+		return device.Failed(CodePlayFailed, err)
+	}
+	return device.Done
+}
+
+// errPlayedToNowhere: emulate mode without a player or TTS.
+var errPlayedToNowhere = errors.New("played to nowhere")
+
+type coded struct {
+	code string
+	err  error
+}
+
+func (c coded) Error() string { return c.err.Error() }
+func (c coded) Unwrap() error { return c.err }
+
+// missing handles a command that is not installed.
+func (s *Speaker) missing(cmd, code string, err error) error {
+	if s.cfg.Emulate {
+		if _, seen := s.warned.LoadOrStore(cmd, true); !seen {
+			s.log.Warn("command not installed; emulated speaker plays to nowhere", "cmd", cmd)
+		}
+		return errPlayedToNowhere
+	}
+	return coded{code: code, err: fmt.Errorf("%s: %w", cmd, err)}
+}
+
+func (s *Speaker) renderWAV(ctx context.Context, text, voice, out string) error {
+	if s.o.ClipsDir != "" {
+		return s.renderClips(text, out)
+	}
+	bin, err := exec.LookPath(s.o.TTSCmd)
+	if err != nil {
+		return s.missing(s.o.TTSCmd, CodeTTSMissing, err)
+	}
+	if strings.HasPrefix(text, "-") {
+		text = " " + text // never an option
+	}
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "-v", voice, "-w", out, text)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w: %s", s.o.TTSCmd, err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return nil
+}
+
+func (s *Speaker) playWAV(ctx context.Context, wav string) error {
+	bin, err := exec.LookPath(s.o.PlayCmd[0])
+	if err != nil {
+		return s.missing(s.o.PlayCmd[0], CodePlayMissing, err)
+	}
+	args := append(slices.Clone(s.o.PlayCmd[1:]), wav)
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w: %s", s.o.PlayCmd[0], err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return nil
+}
+
+// loadClips indexes clips_dir once: file base name → path, with digit
+// names also under their hanzi (0.wav serves 零).
+func (s *Speaker) loadClips() (map[string]string, error) {
+	s.clipsOnce.Do(func() {
+		ents, err := os.ReadDir(s.o.ClipsDir)
+		if err != nil {
+			s.clipsErr = err
+			return
+		}
+		m := map[string]string{}
+		for _, e := range ents {
+			name := e.Name()
+			if e.IsDir() || !strings.EqualFold(filepath.Ext(name), ".wav") {
+				continue
+			}
+			key := strings.TrimSuffix(name, filepath.Ext(name))
+			if len(key) == 1 && '0' <= key[0] && key[0] <= '9' {
+				key = hanziDigit[key[0]-'0']
+			}
+			if len(key) == 1 && 'a' <= key[0] && key[0] <= 'z' {
+				key = strings.ToUpper(key)
+			}
+			if _, dup := m[key]; !dup {
+				m[key] = filepath.Join(s.o.ClipsDir, name)
+			}
+		}
+		s.clips = m
+	})
+	return s.clips, s.clipsErr
+}
+
+// Pieces cuts text into the longest clip names, skipping blanks and
+// punctuation; it reports the first piece no clip covers.
+func Pieces(text string, have func(string) bool) ([]string, error) {
+	r := []rune(text)
+	var out []string
+	for i := 0; i < len(r); {
+		if strings.ContainsRune(" \t，。、！？,.!?：:；;“”\"'（）()", r[i]) {
+			i++
+			continue
+		}
+		n := 0
+		for l := min(len(r)-i, 16); l > 0; l-- {
+			if have(string(r[i : i+l])) {
+				n = l
+				break
+			}
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("no clip for %q", string(r[i]))
+		}
+		out = append(out, string(r[i:i+n]))
+		i += n
+	}
+	if len(out) == 0 {
+		return nil, errors.New("nothing to say")
+	}
+	return out, nil
+}
+
+func (s *Speaker) renderClips(text, out string) error {
+	clips, err := s.loadClips()
+	if err != nil {
+		return coded{code: CodeClipMissing, err: err}
+	}
+	pieces, err := Pieces(text, func(k string) bool { _, ok := clips[k]; return ok })
+	if err != nil {
+		return coded{code: CodeClipMissing, err: err}
+	}
+	var wavs []WAV
+	for _, p := range pieces {
+		b, err := os.ReadFile(clips[p])
+		if err != nil {
+			return coded{code: CodeClipMissing, err: err}
+		}
+		w, err := ParseWAV(b)
+		if err != nil {
+			return fmt.Errorf("clip %s: %w", filepath.Base(clips[p]), err)
+		}
+		wavs = append(wavs, w)
+	}
+	joined, err := Concat(wavs)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if _, err := joined.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+var (
+	_ device.Device    = (*Speaker)(nil)
+	_ device.Commander = (*Speaker)(nil)
+)
