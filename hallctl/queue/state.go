@@ -1,0 +1,198 @@
+package queue
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/servicehall/servicehall/hallctl/config"
+)
+
+// stateVersion is bumped when the state format changes; a store then
+// rebuilds from its event log instead of a snapshot.
+const stateVersion = 1
+
+// ErrStateVersion means a saved state was written by another format.
+var ErrStateVersion = &Error{"state_version", "saved engine state has another format version"}
+
+type savedState struct {
+	V       int            `json:"v"`
+	Policy  string         `json:"policy"`
+	Now     int64          `json:"now"`
+	Day     string         `json:"day"`
+	Counter map[string]int `json:"counter"`
+	Cal     [3]float64     `json:"cal"` // l50, l90, n
+	Items   []savedItem    `json:"items"`
+	Windows []savedWindow  `json:"windows"`
+	Tickets []savedTicket  `json:"tickets"`
+}
+
+type savedItem struct {
+	Code string  `json:"code"`
+	Svc  float64 `json:"svc"`
+	Occ  float64 `json:"occ"`
+}
+
+type savedWindow struct {
+	Number    int      `json:"number"`
+	Serves    []string `json:"serves"`
+	Backup    []string `json:"backup"`
+	Open      bool     `json:"open"`
+	Paused    bool     `json:"paused"`
+	Note      string   `json:"note,omitempty"`
+	Cur       int64    `json:"cur,omitempty"`
+	IdleSince int64    `json:"idle_since"`
+}
+
+type savedTicket struct {
+	Number    string      `json:"n"`
+	Person    string      `json:"p,omitempty"`
+	Item      string      `json:"i"`
+	Class     Class       `json:"c,omitempty"`
+	Proxy     bool        `json:"x,omitempty"`
+	State     TicketState `json:"s"`
+	Issued    int64       `json:"t"`
+	Key       int64       `json:"k"`
+	Win       int         `json:"w,omitempty"`
+	Direct    int         `json:"d,omitempty"`
+	CalledAt  int64       `json:"ca,omitempty"`
+	Start     int64       `json:"st,omitempty"`
+	NoShows   int32       `json:"ns,omitempty"`
+	Recalls   int32       `json:"rc,omitempty"`
+	Overtaken int32       `json:"ov,omitempty"`
+	EstMean   float64     `json:"em,omitempty"`
+	EstP50    float64     `json:"e5,omitempty"`
+	EstP90    float64     `json:"e9,omitempty"`
+}
+
+// MarshalState saves the whole engine state (for event-store snapshots:
+// restore it, then apply the events logged after it). Person fields are
+// the keyed hashes the engine holds, never ID numbers.
+func (e *Engine) MarshalState() ([]byte, error) {
+	s := savedState{V: stateVersion, Policy: e.opts.Policy.String(), Now: e.now, Day: e.day,
+		Counter: e.counter, Cal: [3]float64{e.cal.l50, e.cal.l90, float64(e.cal.n)}}
+	for _, it := range e.items {
+		s.Items = append(s.Items, savedItem{Code: it.code, Svc: it.svc, Occ: it.occ})
+	}
+	num := func(wi int32) int {
+		if wi < 0 {
+			return 0
+		}
+		return e.windows[wi].number
+	}
+	for _, w := range e.windows {
+		sw := savedWindow{Number: w.number, Serves: w.serveRefs, Backup: w.backRef, Open: w.open,
+			Paused: w.paused, Note: w.note, IdleSince: w.idleSince}
+		if w.cur >= 0 {
+			sw.Cur = e.tickets[w.cur].id
+		}
+		s.Windows = append(s.Windows, sw)
+	}
+	for ti := range e.tickets {
+		t := &e.tickets[ti]
+		s.Tickets = append(s.Tickets, savedTicket{
+			Number: t.number, Person: t.person, Item: e.items[t.item].code, Class: t.class, Proxy: t.proxy,
+			State: t.state, Issued: t.issued, Key: t.key, Win: num(t.win), Direct: num(t.direct),
+			CalledAt: t.calledAt, Start: t.start, NoShows: t.noShows, Recalls: t.recalls,
+			Overtaken: e.overtaken(int32(ti)), EstMean: t.estMean, EstP50: t.estP50, EstP90: t.estP90,
+		})
+	}
+	return json.Marshal(s)
+}
+
+// Restore builds an engine from a saved state; cfg and opts must be the
+// ones the state was saved under (the policy is checked).
+func Restore(cfg *config.Config, opts Opts, b []byte) (*Engine, error) {
+	var s savedState
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if s.V != stateVersion {
+		return nil, fmt.Errorf("restore: version %d: %w", s.V, ErrStateVersion)
+	}
+	if s.Policy != opts.Policy.String() {
+		return nil, fmt.Errorf("restore: saved under policy %s, not %s: %w", s.Policy, opts.Policy, ErrInconsistent)
+	}
+	e, err := New(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	e.now, e.day = s.Now, s.Day
+	for k, v := range s.Counter {
+		e.counter[k] = v
+	}
+	e.cal = calibration{l50: s.Cal[0], l90: s.Cal[1], n: int(s.Cal[2])}
+	for _, si := range s.Items {
+		j, err := e.itemByCode(si.Code)
+		if err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		e.items[j].svc, e.items[j].occ = si.Svc, si.Occ
+	}
+	winIdx := func(n int) (int32, error) {
+		if n == 0 {
+			return -1, nil
+		}
+		return e.windowByNumber(n)
+	}
+	for _, sw := range s.Windows {
+		wi, err := e.windowByNumber(sw.Number)
+		if err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		if err := e.checkRefs(sw.Serves); err != nil {
+			return nil, fmt.Errorf("restore: window %d: %w", sw.Number, err)
+		}
+		if err := e.checkRefs(sw.Backup); err != nil {
+			return nil, fmt.Errorf("restore: window %d: %w", sw.Number, err)
+		}
+		w := &e.windows[wi]
+		w.serveRefs, w.backRef = sw.Serves, sw.Backup
+		w.open, w.paused, w.note, w.idleSince = sw.Open, sw.Paused, sw.Note, sw.IdleSince
+		w.cur = -1
+		if sw.Cur != 0 {
+			if w.cur, err = e.ticketIndexIn(sw.Cur, len(s.Tickets)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	e.rebuildRouting()
+	e.tickets = make([]ticket, 0, len(s.Tickets))
+	for i, st := range s.Tickets {
+		j, err := e.itemByCode(st.Item)
+		if err != nil {
+			return nil, fmt.Errorf("restore: ticket %d: %w", i+1, err)
+		}
+		win, err1 := winIdx(st.Win)
+		dir, err2 := winIdx(st.Direct)
+		if err1 != nil || err2 != nil || st.Class >= numClasses || st.State > Cancelled {
+			return nil, fmt.Errorf("restore: ticket %d: %w", i+1, ErrInconsistent)
+		}
+		e.tickets = append(e.tickets, ticket{
+			id: int64(i + 1), number: st.Number, person: st.Person, item: j, class: st.Class, proxy: st.Proxy,
+			state: st.State, issued: st.Issued, key: st.Key, win: win, direct: dir, calledAt: st.CalledAt,
+			start: st.Start, noShows: st.NoShows, recalls: st.Recalls, overtaken: st.Overtaken,
+			estMean: st.EstMean, estP50: st.EstP50, estP90: st.EstP90,
+		})
+	}
+	for ti := range e.tickets {
+		t := &e.tickets[ti]
+		if !t.state.Live() {
+			continue
+		}
+		e.live[t.number] = t.id
+		if t.person != "" && !t.proxy {
+			e.persons[personKey(e.items[t.item].code, t.person)] = t.id
+		}
+		if t.state == Waiting {
+			e.enqueue(int32(ti))
+		}
+	}
+	return e, nil
+}
+
+func (e *Engine) ticketIndexIn(id int64, n int) (int32, error) {
+	if id <= 0 || id > int64(n) {
+		return -1, fmt.Errorf("restore: ticket %d: %w", id, ErrInconsistent)
+	}
+	return int32(id - 1), nil
+}
