@@ -37,7 +37,7 @@ type Config struct {
 	// Path is the file the config was loaded from ("" when parsed from bytes).
 	Path string `yaml:"-"`
 	// Loc is the time zone named by Hall.Timezone.
-	Loc *time.Location `yaml:"-"`
+	Loc  *time.Location `yaml:"-"`
 	root *yaml.Node
 }
 
@@ -128,7 +128,7 @@ type Queue struct {
 
 // DefaultQueue are the engine defaults.
 var DefaultQueue = Queue{
-	HeadStartMin:       map[string]float64{"walkin": 0, "appointment": 15, "elderly": 20, "green": 30},
+	HeadStartMin:       map[string]float64{"walkin": 0, "appointment": 5, "elderly": 10, "green": 30},
 	EscalateAfterS:     900,
 	NoShowRequeueAfter: 3,
 	NoShowVoidAfter:    2,
@@ -148,6 +148,9 @@ type Server struct {
 	Users []User `yaml:"users,omitempty"`
 	// CommandTTLS is how long a command stays valid (exp); default 60.
 	CommandTTLS int `yaml:"command_ttl_s,omitempty"`
+	// PublicURL is the base of links printed in QR codes (a ticket's status
+	// page), as applicants' phones reach it; default http://<http_addr>.
+	PublicURL string `yaml:"public_url,omitempty"`
 }
 
 // User is one MQTT credential. Password is a bcrypt hash or, with

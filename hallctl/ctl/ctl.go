@@ -1,0 +1,215 @@
+// Package ctl is `hallctl serve`: it runs the MQTT link (an embedded broker
+// or an external one), the device bus, the queue behind the Desk seam, the
+// durable log, and the HTTP endpoints, and turns device events into hall
+// actions: a ticket button's press issues a ticket and prints it, a caller
+// keypad's call-next updates the window LED and announces the call.
+package ctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/servicehall/servicehall/hallctl/bus"
+	"github.com/servicehall/servicehall/hallctl/config"
+	"github.com/servicehall/servicehall/wire"
+)
+
+// Options configure a Controller.
+type Options struct {
+	Config *config.Config
+	Logger *slog.Logger
+	Clock  clockwork.Clock
+	// BrokerURL is the MQTT broker to use (tcp://host:port). When empty the
+	// controller runs its own broker on MQTTAddr (see Broker).
+	BrokerURL string
+	// Username/Password authenticate the controller at the broker.
+	Username, Password string
+	// HTTPAddr is where /healthz and /metrics listen ("" = no HTTP).
+	HTTPAddr string
+	// Store is the durable log and table (required).
+	Store Store
+	// Registry receives the controller's metrics; default a new registry.
+	Registry *prometheus.Registry
+	// RetryEvery and MaxAttempts tune command re-sends (see bus.Options).
+	RetryEvery  time.Duration
+	MaxAttempts int
+	// Mux, when set, gets the controller's HTTP handlers mounted, so other
+	// packages (web apps) can add theirs.
+	Mux *http.ServeMux
+}
+
+// Controller is a running hallctl.
+type Controller struct {
+	o       Options
+	cfg     *config.Config
+	log     *slog.Logger
+	clock   clockwork.Clock
+	bus     *bus.Bus
+	client  mqtt.Client
+	metrics *metrics
+	httpLn  net.Listener
+
+	mu        sync.Mutex // guards desk
+	desk      *Desk
+	units     *units
+	feed      *feed
+	connected chan struct{}
+	connOnce  sync.Once
+}
+
+// ErrAddrInUse is returned when a listen address is taken; the message
+// names the variable that changes it.
+var ErrAddrInUse = errors.New("address in use")
+
+// New builds a controller; Run starts it.
+func New(ctx context.Context, o Options) (*Controller, error) {
+	if o.Config == nil {
+		return nil, errors.New("ctl: no config")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
+	}
+	if o.Store == nil {
+		return nil, errors.New("ctl: Store is required")
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	c := &Controller{o: o, cfg: o.Config, log: o.Logger, clock: o.Clock, connected: make(chan struct{})}
+	c.metrics = newMetrics(o.Registry)
+	c.units = &units{store: o.Store}
+	c.feed = newFeed()
+	d, err := NewDesk(ctx, o.Config, c.units)
+	if err != nil {
+		return nil, fmt.Errorf("load queue state: %w", err)
+	}
+	c.desk = d
+	c.bus = bus.New(bus.Options{
+		Hall:        o.Config.Hall.ID,
+		Logger:      o.Logger.With("part", "bus"),
+		Clock:       o.Clock,
+		Handler:     c,
+		Pending:     kvPending{c.units},
+		Batcher:     c.units,
+		Metrics:     c.metrics,
+		RetryEvery:  o.RetryEvery,
+		MaxAttempts: o.MaxAttempts,
+		OnStatus: func(agent, dev string, s wire.DevStatusMsg) {
+			c.feed.publish(HallEvent{Kind: "device", Type: s.State, At: c.clock.Now(), Agent: agent, Device: dev, Status: &s})
+		},
+	})
+	c.bus.Seed(c.desk.Seen()...)
+	if o.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", o.HTTPAddr)
+		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return nil, fmt.Errorf("%w: HTTP address %s is taken; set HTTP_ADDR to another address", ErrAddrInUse, o.HTTPAddr)
+			}
+			return nil, fmt.Errorf("listen HTTP on %s (HTTP_ADDR): %w", o.HTTPAddr, err)
+		}
+		c.httpLn = ln
+	}
+	return c, nil
+}
+
+// Bus exposes the device bus (registry, commands) to other parts.
+func (c *Controller) Bus() *bus.Bus { return c.bus }
+
+// HTTPAddr is the address HTTP listens on ("" when off).
+func (c *Controller) HTTPAddr() string {
+	if c.httpLn == nil {
+		return ""
+	}
+	return c.httpLn.Addr().String()
+}
+
+// Connected is closed once the controller is first connected to the broker.
+func (c *Controller) Connected() <-chan struct{} { return c.connected }
+
+// Run connects to the broker and serves until ctx is done. On the way out
+// it publishes ctl/status offline (a clean disconnect suppresses the Will).
+func (c *Controller) Run(ctx context.Context) error {
+	hall := c.cfg.Hall.ID
+	status := wire.CtlStatus(hall)
+	opts := mqtt.NewClientOptions().
+		AddBroker(c.o.BrokerURL).
+		SetClientID("hallctl-"+hall).
+		SetCleanSession(false).
+		SetOrderMatters(true).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(5*time.Second).
+		SetConnectTimeout(5*time.Second).
+		SetKeepAlive(15*time.Second).
+		SetAutoAckDisabled(true). // events are acked once their effect is durable
+		SetMaxResumePubInFlight(1000).
+		SetWill(status, wire.Offline, 1, true)
+	if c.o.Username != "" {
+		opts.SetUsername(c.o.Username).SetPassword(c.o.Password)
+	}
+	busOnConnect := c.bus.ConnectHandler()
+	opts.SetOnConnectHandler(func(cl mqtt.Client) {
+		busOnConnect(cl)
+		cl.Publish(status, 1, true, wire.Online)
+		c.republishDisplays(ctx)
+		c.metrics.connected.Set(1)
+		c.log.Info("connected to broker", "url", c.o.BrokerURL)
+		c.connOnce.Do(func() { close(c.connected) })
+	})
+	opts.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+		c.metrics.connected.Set(0)
+		c.log.Warn("lost broker connection", "err", err)
+	})
+	c.client = mqtt.NewClient(opts)
+	c.bus.Attach(c.client)
+	c.client.Connect() // SetConnectRetry: keeps trying in the background
+
+	if err := c.bus.Resume(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.runSchedule(ctx)
+	}()
+	var srv *http.Server
+	if c.httpLn != nil {
+		srv = &http.Server{Handler: c.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(c.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				c.log.Error("http server", "err", err)
+			}
+		}()
+	}
+	err := c.bus.Run(ctx)
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	wg.Wait()
+	if c.client.IsConnected() {
+		t := c.client.Publish(status, 1, true, wire.Offline)
+		t.WaitTimeout(2 * time.Second)
+	}
+	c.client.Disconnect(250)
+	return err
+}

@@ -1,0 +1,337 @@
+package ctl
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/servicehall/servicehall/hallctl/bus"
+	"github.com/servicehall/servicehall/hallctl/config"
+	"github.com/servicehall/servicehall/hallctl/queue"
+	"github.com/servicehall/servicehall/wire"
+)
+
+// HandleEvent implements bus.Handler: device events become hall actions.
+func (c *Controller) HandleEvent(ctx context.Context, ev bus.Event) error {
+	switch ev.Type {
+	case wire.EvtPress:
+		var p wire.Press
+		if err := wire.DecodeArgs(ev.Msg.Data, &p); err != nil {
+			return err
+		}
+		return c.onPress(ctx, ev, p)
+	case wire.EvtKey:
+		var k wire.Key
+		if err := wire.DecodeArgs(ev.Msg.Data, &k); err != nil {
+			return err
+		}
+		if ev.Device.Window == 0 {
+			return fmt.Errorf("%w: keypad %s/%s has no window in its info", wire.ErrInvalid, ev.Agent, ev.Device.ID)
+		}
+		_, err := c.Act(ctx, ActRequest{Window: ev.Device.Window, Action: k.Action, Arg: k.Arg, Source: ev.Msg.ID})
+		return err
+	case wire.EvtRating:
+		var r wire.Rating
+		if err := wire.DecodeArgs(ev.Msg.Data, &r); err != nil {
+			return err
+		}
+		return c.onRating(ctx, ev, r)
+	case wire.EvtCard, wire.EvtScan:
+		// Recorded for the case connector and the web apps (their issues);
+		// the foundation logs them without personal data.
+		c.log.Info("device event", "type", ev.Type, "agent", ev.Agent, "device", ev.Device.ID, "id", ev.Msg.ID)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown event type %q", wire.ErrInvalid, ev.Type)
+}
+
+func (c *Controller) onPress(ctx context.Context, ev bus.Event, p wire.Press) error {
+	printer, ok := c.printerFor(ev.Agent, ev.Device)
+	if !ok {
+		return fmt.Errorf("button %s/%s: no printer on its agent", ev.Agent, ev.Device.ID)
+	}
+	_, err := c.Issue(ctx, IssueRequest{Item: p.Item, Source: ev.Msg.ID}, printer.Agent, printer.Device.ID)
+	return err
+}
+
+// ticketFields fills a ticket's print fields.
+func (c *Controller) ticketFields(t Issued) wire.PrintFields {
+	return wire.PrintFields{
+		Hall: c.cfg.Hall.Name, Number: t.Number, Item: t.ItemName, WindowHint: t.WindowHint,
+		Ahead: t.Ahead, EtaP50S: t.P50S, EtaP90S: t.P90S,
+		IssuedAt: t.IssuedAt.In(c.cfg.Loc).Format("2006-01-02 15:04"),
+		QR:       c.cfg.Server.PublicURL + "/t/" + t.Number + "?d=" + t.IssuedAt.In(c.cfg.Loc).Format("20060102"),
+	}
+}
+
+// printerFor picks the printer a button names, or the first printer of the
+// button's agent.
+func (c *Controller) printerFor(agent string, btn wire.DeviceInfo) (bus.Target, bool) {
+	ps := c.bus.Find(func(a string, d wire.DeviceInfo) bool {
+		return a == agent && d.Kind == wire.KindPrinter && (btn.Printer == "" || d.ID == btn.Printer)
+	})
+	if len(ps) == 0 {
+		return bus.Target{}, false
+	}
+	return ps[0], true
+}
+
+func (c *Controller) ttl() time.Duration {
+	return time.Duration(c.cfg.Server.CommandTTLS) * time.Second
+}
+
+// Act performs a window action and drives the window's displays and the
+// zone's speakers. The web console and the keypad both come through here.
+func (c *Controller) Act(ctx context.Context, req ActRequest) (res ActResult, err error) {
+	if unitOf(ctx) == nil {
+		ctx = c.units.Begin(ctx)
+		defer func() {
+			if cerr := c.units.Commit(ctx); cerr != nil && err == nil {
+				err = cerr
+			}
+		}()
+	}
+	c.mu.Lock()
+	res, err = c.desk.Act(ctx, c.clock.Now(), req)
+	c.mu.Unlock()
+	c.metrics.actions.WithLabelValues(req.Action, Code(err)).Inc()
+	c.publishQueue(ctx, res.Events)
+	for _, ev := range res.Events {
+		if ev.Type == queue.EvFinished {
+			c.openRating(ctx, req.Window, ev.Ticket, ev.Number)
+		}
+	}
+	if err != nil {
+		return res, err
+	}
+	if res.Called != nil {
+		c.announce(ctx, *res.Called)
+	}
+	return res, nil
+}
+
+// Manage applies a manager action (audited by the caller's log line and
+// recorded in the queue log like every change).
+func (c *Controller) Manage(ctx context.Context, a ManagerAction) (evs []queue.Event, err error) {
+	if unitOf(ctx) == nil {
+		ctx = c.units.Begin(ctx)
+		defer func() {
+			if cerr := c.units.Commit(ctx); cerr != nil && err == nil {
+				err = cerr
+			}
+		}()
+	}
+	c.mu.Lock()
+	evs, err = c.desk.Manage(ctx, c.clock.Now(), a)
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	c.publishQueue(ctx, evs)
+	return evs, nil
+}
+
+// View runs f with the engine under the controller's lock: f must only
+// read (views, estimates, Clone for a what-if preview).
+func (c *Controller) View(f func(e *queue.Engine)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f(c.desk.Engine())
+}
+
+// Snapshot is the live hall as the engine sees it now.
+func (c *Controller) Snapshot() queue.Snapshot {
+	var s queue.Snapshot
+	c.View(func(e *queue.Engine) { s = e.Snapshot(c.clock.Now()) })
+	return s
+}
+
+// Config is the hall config the controller runs.
+func (c *Controller) Config() *config.Config { return c.cfg }
+
+// Now is the controller's clock.
+func (c *Controller) Now() time.Time { return c.clock.Now() }
+
+// publishQueue sends queue events to feed subscribers once the unit that
+// recorded them commits.
+func (c *Controller) publishQueue(ctx context.Context, evs []queue.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	evs = append([]queue.Event(nil), evs...)
+	f := func() {
+		for _, ev := range evs {
+			c.feed.publish(HallEvent{Kind: "queue", Type: string(ev.Type), At: ev.At, Queue: &ev})
+		}
+	}
+	if !c.units.After(ctx, f) {
+		f()
+	}
+}
+
+// announce shows the call on the window's LEDs and speaks it in its zone.
+func (c *Controller) announce(ctx context.Context, call Call) {
+	lines := []string{call.Number, fmt.Sprintf("请到%d号窗口", call.Window)}
+	for _, led := range c.bus.Find(func(_ string, d wire.DeviceInfo) bool {
+		return d.Kind == wire.KindLED && d.Window == call.Window
+	}) {
+		if err := c.setDisplay(ctx, led.Agent, led.Device.ID, lines, 5); err != nil {
+			c.log.Error("update window display", "agent", led.Agent, "device", led.Device.ID, "err", err)
+		}
+	}
+	text := SpeakText(call.Number, call.Window)
+	for _, spk := range c.bus.Find(func(_ string, d wire.DeviceInfo) bool {
+		return d.Kind == wire.KindSpeaker && (d.Zone == call.Zone || call.Zone == "")
+	}) {
+		if _, err := c.bus.Dispatch(ctx, spk.Agent, spk.Device.ID, wire.CmdSpeak, wire.Speak{Text: text, Lang: "zh"}, 2*time.Minute); err != nil {
+			c.log.Error("announce", "agent", spk.Agent, "device", spk.Device.ID, "err", err)
+		}
+	}
+}
+
+// SpeakText is the announcement for a call; digits are spelt one by one
+// ("A001" → "A零零一号") so that the voice never reads "one hundred".
+func SpeakText(number string, window int) string {
+	return "请" + SpellDigits(number) + "号到" + strconv.Itoa(window) + "号窗口办理"
+}
+
+// SpellDigits writes each ASCII digit as its hanzi.
+func SpellDigits(s string) string {
+	const d = "零一二三四五六七八九"
+	digits := []rune(d)
+	var b strings.Builder
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			b.WriteRune(digits[r-'0'])
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+const displayBucket = "display"
+
+type displayDoc struct {
+	Agent  string          `json:"agent"`
+	Device string          `json:"device"`
+	Doc    wire.DesiredMsg `json:"doc"`
+}
+
+// setDisplay publishes a display's next desired document (retained) and
+// keeps it, so a restarted controller (or broker) re-publishes it.
+func (c *Controller) setDisplay(ctx context.Context, agent, dev string, lines []string, blink float64) error {
+	key := agent + "/" + dev
+	var prev displayDoc
+	if b, ok, err := c.units.Get(ctx, displayBucket, key); err != nil {
+		return err
+	} else if ok {
+		_ = json.Unmarshal(b, &prev)
+	}
+	// Versions rise across restarts and never collide with a stale doc:
+	// the next of (stored + 1) and the clock in milliseconds. Published
+	// after the unit commits, like commands.
+	v := prev.Doc.Version + 1
+	if ms := uint64(c.clock.Now().UnixMilli()); ms > v {
+		v = ms
+	}
+	d := displayDoc{Agent: agent, Device: dev, Doc: wire.DesiredMsg{Version: v, Lines: lines, BlinkS: blink}}
+	if err := c.units.Put(ctx, displayBucket, key, wire.Marshal(d)); err != nil {
+		return err
+	}
+	publish := func() { _ = c.bus.PublishDesired(agent, dev, d.Doc) }
+	if !c.units.After(ctx, publish) {
+		publish()
+	}
+	return nil
+}
+
+func (c *Controller) republishDisplays(ctx context.Context) {
+	var docs []displayDoc
+	err := c.units.List(ctx, displayBucket, func(_ string, v []byte) error {
+		var d displayDoc
+		if err := json.Unmarshal(v, &d); err == nil {
+			docs = append(docs, d)
+		}
+		return nil
+	})
+	if err != nil {
+		c.log.Error("list display documents", "err", err)
+		return
+	}
+	sort.Slice(docs, func(i, j int) bool { return docs[i].Agent+docs[i].Device < docs[j].Agent+docs[j].Device })
+	for _, d := range docs {
+		_ = c.bus.PublishDesired(d.Agent, d.Device, d.Doc)
+	}
+}
+
+// Issue takes a ticket through the desk and prints it on the named printer
+// (the kiosk API uses it; printer may be empty for screen-only tickets).
+func (c *Controller) Issue(ctx context.Context, req IssueRequest, printerAgent, printer string) (t Issued, err error) {
+	if unitOf(ctx) == nil {
+		ctx = c.units.Begin(ctx)
+		defer func() {
+			if cerr := c.units.Commit(ctx); cerr != nil && err == nil {
+				err = cerr
+			}
+		}()
+	}
+	c.mu.Lock()
+	t, err = c.desk.Issue(ctx, c.clock.Now(), req)
+	var ev queue.Event
+	if err == nil && !t.Duplicate {
+		ev = queue.Event{Type: queue.EvIssued, At: t.IssuedAt, Ticket: t.ID, Number: t.Number, Item: t.Item, Ahead: t.Ahead,
+			EstP50S: float64(t.P50S), EstP90S: float64(t.P90S)}
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return t, err
+	}
+	if !t.Duplicate {
+		c.metrics.tickets.WithLabelValues(t.Item).Inc()
+		c.publishQueue(ctx, []queue.Event{ev})
+	}
+	if printer != "" && !t.Duplicate {
+		args := wire.Print{Template: wire.TemplateTicket, Fields: c.ticketFields(t)}
+		if _, err := c.bus.Dispatch(ctx, printerAgent, printer, wire.CmdPrint, args, c.ttl()); err != nil {
+			return t, err
+		}
+	}
+	return t, nil
+}
+
+// kvPending stores the bus's in-flight commands in the KV table.
+type kvPending struct{ kv KV }
+
+const pendingBucket = "pending-cmd"
+
+func (p kvPending) PutPending(ctx context.Context, pc bus.PendingCommand) error {
+	return p.kv.Put(ctx, pendingBucket, pc.Msg.ID, bus.MarshalPending(pc))
+}
+
+func (p kvPending) DeletePending(ctx context.Context, ids ...string) error {
+	for _, id := range ids {
+		if err := p.kv.Delete(ctx, pendingBucket, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p kvPending) ListPending(ctx context.Context) ([]bus.PendingCommand, error) {
+	var out []bus.PendingCommand
+	err := p.kv.List(ctx, pendingBucket, func(_ string, v []byte) error {
+		pc, err := bus.UnmarshalPending(v)
+		if err != nil {
+			return err
+		}
+		out = append(out, pc)
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Msg.ID < out[j].Msg.ID })
+	return out, err
+}

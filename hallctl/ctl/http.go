@@ -1,0 +1,80 @@
+package ctl
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+type metrics struct {
+	rejected  *prometheus.CounterVec
+	dups      prometheus.Counter
+	commands  *prometheus.CounterVec
+	events    *prometheus.CounterVec
+	tickets   *prometheus.CounterVec
+	actions   *prometheus.CounterVec
+	connected prometheus.Gauge
+	ratings   *prometheus.CounterVec
+}
+
+func newMetrics(r *prometheus.Registry) *metrics {
+	m := &metrics{
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hallctl_rejected_messages_total",
+			Help: "MQTT messages refused, by message kind and reason."}, []string{"kind", "reason"}),
+		dups: prometheus.NewCounter(prometheus.CounterOpts{Name: "hallctl_duplicate_events_total",
+			Help: "Device events dropped because their id was already handled."}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hallctl_commands_total",
+			Help: "Command outcomes by command name and ack status (lost = no ack after retries)."}, []string{"name", "status"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hallctl_events_total",
+			Help: "Device events handled, by type."}, []string{"type"}),
+		tickets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hallctl_tickets_issued_total",
+			Help: "Tickets issued, by item."}, []string{"item"}),
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hallctl_window_actions_total",
+			Help: "Window actions by action and result code (empty = ok)."}, []string{"action", "code"}),
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hallctl_broker_connected",
+			Help: "1 while the controller is connected to the MQTT broker."}),
+		ratings: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hallctl_ratings_total",
+			Help: "好差评 ratings by level (1 非常不满意 … 5 非常满意)."}, []string{"level"}),
+	}
+	r.MustRegister(m.rejected, m.dups, m.commands, m.events, m.tickets, m.actions, m.connected, m.ratings,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) Rejected(kind, reason string)       { m.rejected.WithLabelValues(kind, reason).Inc() }
+func (m *metrics) Duplicate()                         { m.dups.Inc() }
+func (m *metrics) CommandOutcome(name, status string) { m.commands.WithLabelValues(name, status).Inc() }
+func (m *metrics) EventHandled(typ string)            { m.events.WithLabelValues(typ).Inc() }
+
+func (c *Controller) httpHandler() http.Handler {
+	mux := c.o.Mux
+	if mux == nil {
+		mux = http.NewServeMux()
+	}
+	mux.HandleFunc("GET /healthz", c.healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(c.o.Registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+func (c *Controller) healthz(w http.ResponseWriter, _ *http.Request) {
+	connected := c.client != nil && c.client.IsConnectionOpen()
+	agents, online := 0, 0
+	for _, a := range c.bus.Agents() {
+		agents++
+		if a.Online {
+			online++
+		}
+	}
+	body := map[string]any{"status": "ok", "hall": c.cfg.Hall.ID, "broker_connected": connected, "agents": agents, "agents_online": online}
+	code := http.StatusOK
+	if !connected {
+		body["status"] = "degraded"
+		code = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(body)
+}
