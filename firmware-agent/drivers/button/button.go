@@ -15,7 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync/atomic"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
@@ -93,6 +95,17 @@ func (b *Button) Run(ctx context.Context) error {
 	}
 	if b.env.Status != nil {
 		b.env.Status.SetStatus(wire.DevStatusMsg{State: wire.StateOnline})
+	}
+	if b.cfg.Emulate && b.env.StateDir != "" {
+		// An emulated button is pushed by writing a line to its pipe.
+		go func() {
+			err := pins.ServeControl(ctx, filepath.Join(b.env.StateDir, "press"), func(string) error {
+				return pins.Press(ctx, b.env.Clock, b.cfg.Pin, 100*time.Millisecond)
+			})
+			if err != nil {
+				b.log.Warn("emulated button control", "err", err)
+			}
+		}()
 	}
 	for {
 		lvl, changed, err := b.pin.Next(ctx, -1)

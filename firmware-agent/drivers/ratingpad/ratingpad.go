@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -207,6 +208,26 @@ func (p *Pad) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, b := range p.buttons {
 		wg.Go(func() { p.watch(ctx, b) })
+	}
+	if p.cfg.Emulate && p.env.StateDir != "" {
+		// An emulated pad is pressed by writing a level (1–5) to its pipe.
+		wg.Go(func() {
+			err := pins.ServeControl(ctx, filepath.Join(p.env.StateDir, "press"), func(line string) error {
+				lv, err := strconv.Atoi(line)
+				if err != nil {
+					return err
+				}
+				for _, b := range p.buttons {
+					if b.level == lv {
+						return pins.Press(ctx, p.env.Clock, b.line, 100*time.Millisecond)
+					}
+				}
+				return fmt.Errorf("no button for level %d", lv)
+			})
+			if err != nil {
+				p.log.Warn("emulated pad control", "err", err)
+			}
+		})
 	}
 	wg.Wait()
 	p.closeSession("")
