@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -61,7 +62,12 @@ func (a *Agent) addDevice(cfg device.Config) {
 		Secret:   a.secret,
 	}
 	factory, _ := a.opts.Lookup(cfg.Kind) // CheckKinds ran in New
-	dv, err := safeFactory(factory, cfg, env)
+	var dv device.Device
+	// Drivers may keep files in their own directory (virtual paper, WAVs).
+	err := os.MkdirAll(env.StateDir, 0o750)
+	if err == nil {
+		dv, err = safeFactory(factory, cfg, env)
+	}
 	switch {
 	case err == nil && dv == nil:
 		err = errors.New("driver returned no device")
