@@ -1,0 +1,201 @@
+// Package cli is hallctl's command line: serve, check, demo, sim and the
+// other subcommands, with their flags and environment variables. main only
+// calls Main; everything here takes its streams so that tests can run it.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/servicehall/servicehall/hallctl/app"
+	"github.com/servicehall/servicehall/hallctl/config"
+)
+
+// command is one subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, e *env, args []string) int
+}
+
+// env is what a subcommand gets.
+type env struct {
+	version string
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
+	getenv  func(string) string
+}
+
+var commands = map[string]command{}
+
+func register(name, summary string, run func(ctx context.Context, e *env, args []string) int) {
+	commands[name] = command{summary: summary, run: run}
+}
+
+func init() {
+	register("serve", "run the hall controller (broker, queue, event log, HTTP)", runServe)
+	register("check", "validate a hall config and list every problem", runCheck)
+	register("version", "print the version", func(_ context.Context, e *env, _ []string) int {
+		fmt.Fprintln(e.stdout, "hallctl", e.version)
+		return 0
+	})
+}
+
+// Main runs hallctl with args (without the program name) and returns the
+// exit code: 0 ok, 1 failure, 2 usage.
+func Main(version string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e := &env{version: version, stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "hallctl: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	return c.run(ctx, e, args[1:])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: hallctl COMMAND [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'hallctl COMMAND -h' for a command's flags. Environment: MQTT_ADDR, HTTP_ADDR, LOG_LEVEL.")
+}
+
+func newFlags(e *env, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet("hallctl "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "usage: hallctl %s %s\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) (ok bool, code int) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return false, 0
+		}
+		return false, 2
+	}
+	return true, 0
+}
+
+func (e *env) logger() *slog.Logger {
+	lvl := slog.LevelInfo
+	switch strings.ToLower(e.getenv("LOG_LEVEL")) {
+	case "debug":
+		lvl = slog.LevelDebug
+	case "warn":
+		lvl = slog.LevelWarn
+	case "error":
+		lvl = slog.LevelError
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+func loadConfig(e *env, path string) (*config.Config, bool) {
+	if path == "" {
+		fmt.Fprintln(e.stderr, "hallctl: --config is required")
+		return nil, false
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "hallctl:", err)
+		return nil, false
+	}
+	return cfg, true
+}
+
+func runCheck(_ context.Context, e *env, args []string) int {
+	fs := newFlags(e, "check", "--config FILE")
+	path := fs.String("config", "", "hall config `file` to validate")
+	if ok, code := parse(fs, args); !ok {
+		return code
+	}
+	cfg, ok := loadConfig(e, *path)
+	if !ok {
+		return 1
+	}
+	nd := 0
+	for _, w := range cfg.Windows {
+		if w.NoDifference() {
+			nd++
+		}
+	}
+	fmt.Fprintf(e.stdout, "%s: ok — hall %s (%s), %d departments, %d items, %d windows (%d no-difference)\n",
+		*path, cfg.Hall.ID, cfg.Hall.Name, len(cfg.Departments), len(cfg.Items), len(cfg.Windows), nd)
+	return 0
+}
+
+func runServe(ctx context.Context, e *env, args []string) int {
+	fs := newFlags(e, "serve", "--config FILE [--broker-url URL]")
+	path := fs.String("config", "", "hall config `file`")
+	brokerURL := fs.String("broker-url", "", "use this MQTT broker (tcp://host:port) instead of the embedded one")
+	user := fs.String("broker-user", "", "username at the external broker")
+	passFile := fs.String("broker-password-file", "", "`file` holding the password at the external broker")
+	if ok, code := parse(fs, args); !ok {
+		return code
+	}
+	cfg, ok := loadConfig(e, *path)
+	if !ok {
+		return 1
+	}
+	log := e.logger()
+	o := app.Options{Config: cfg, Logger: log, BrokerURL: *brokerURL, Username: *user,
+		MQTTAddr: e.getenv("MQTT_ADDR"), HTTPAddr: e.getenv("HTTP_ADDR")}
+	if *passFile != "" {
+		b, err := os.ReadFile(*passFile)
+		if err != nil {
+			fmt.Fprintln(e.stderr, "hallctl:", err)
+			return 1
+		}
+		o.Password = strings.TrimSpace(string(b))
+	}
+	a, err := app.Start(ctx, o)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "hallctl:", err)
+		return 1
+	}
+	defer a.Close()
+	printURLs(e.stdout, a)
+	if err := a.Run(ctx); err != nil {
+		fmt.Fprintln(e.stderr, "hallctl:", err)
+		return 1
+	}
+	return 0
+}
+
+func printURLs(w io.Writer, a *app.App) {
+	if a.MQTTAddr() != "" {
+		fmt.Fprintf(w, "MQTT broker   mqtt://%s   (MQTT_ADDR)\n", a.MQTTAddr())
+	} else {
+		fmt.Fprintf(w, "MQTT broker   %s   (external)\n", a.BrokerURL())
+	}
+	fmt.Fprintf(w, "health        http://%s/healthz   (HTTP_ADDR)\n", a.HTTPAddr())
+	fmt.Fprintf(w, "metrics       http://%s/metrics\n", a.HTTPAddr())
+}

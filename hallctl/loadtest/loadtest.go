@@ -1,0 +1,216 @@
+// Package loadtest measures the controller's own speed for `make bench`:
+// the press → print round trip through hallctl (event in, ticket issued and
+// logged durably, print command out) with the embedded broker and with
+// Mosquitto, at multiples of a big hall's peak ticket rate. A device played
+// by a paho client publishes presses and timestamps the print commands it
+// receives; it acks at once, so what is measured is the broker and the
+// controller, not a printer.
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/servicehall/servicehall/hallctl/app"
+	"github.com/servicehall/servicehall/hallctl/config"
+	"github.com/servicehall/servicehall/internal/mosquitto"
+	"github.com/servicehall/servicehall/wire"
+)
+
+// PeakRate is a big hall's peak ticket rate (tickets/s): 4,000+ tickets a
+// day with the morning peak ≈ 0.22/s.
+const PeakRate = 0.22
+
+// Run is one measurement.
+type Run struct {
+	Broker     string        `json:"broker"`
+	Multiple   float64       `json:"multiple"`
+	Rate       float64       `json:"rate_per_s"`
+	Samples    int           `json:"samples"`
+	P50, P99   time.Duration `json:"-"`
+	Max        time.Duration `json:"-"`
+	Lost       int           `json:"lost"`
+	P50ms      float64       `json:"p50_ms"`
+	P99ms      float64       `json:"p99_ms"`
+	MaxMs      float64       `json:"max_ms"`
+	ElapsedSec float64       `json:"elapsed_s"`
+}
+
+const hallYAML = `hall: {id: load-hall, name: 压测大厅, hours: {open: "00:00", close: "24:00"}}
+departments: [{code: HR, name: 人社}]
+items:
+  - {code: HR-001, name: 社保卡, dept: HR, prefix: A, service_s: 240}
+  - {code: HR-002, name: 失业登记, dept: HR, prefix: B, service_s: 240}
+windows:
+  - {number: 1, dept: HR, serves: ["*"], zone: east}
+`
+
+// Measure runs hallctl on a fresh state dir against the given broker kind
+// ("embedded" or "mosquitto") and sends n presses at rate per second
+// (Poisson arrivals), returning latency percentiles.
+func Measure(ctx context.Context, brokerKind string, multiple float64, n int, logger *slog.Logger) (Run, error) {
+	cfg, err := config.Parse("loadtest.yaml", []byte(hallYAML))
+	if err != nil {
+		return Run{}, err
+	}
+	dir, err := os.MkdirTemp("", "hallctl-load-*")
+	if err != nil {
+		return Run{}, err
+	}
+	defer os.RemoveAll(dir)
+	o := app.Options{Config: cfg, Logger: logger, MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", StateDir: dir}
+	if brokerKind == "mosquitto" {
+		url, stop, err := mosquitto.Start(ctx, dir)
+		if err != nil {
+			return Run{}, err
+		}
+		defer stop()
+		o.BrokerURL = url
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a, err := app.Start(rctx, o)
+	if err != nil {
+		return Run{}, err
+	}
+	defer a.Close()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-a.Controller.Connected():
+	case <-time.After(10 * time.Second):
+		return Run{}, errors.New("controller did not connect")
+	}
+
+	hall, agent := cfg.Hall.ID, "load-kiosk"
+	var mu sync.Mutex
+	sent := map[string]time.Time{} // ticket number → press time
+	lat := make([]time.Duration, 0, n)
+	got := make(chan struct{}, n)
+	opts := mqtt.NewClientOptions().AddBroker(a.BrokerURL()).SetClientID(agent).SetCleanSession(true)
+	dev := mqtt.NewClient(opts)
+	if t := dev.Connect(); !t.WaitTimeout(5*time.Second) || t.Error() != nil {
+		return Run{}, fmt.Errorf("device connect: %v", t.Error())
+	}
+	defer dev.Disconnect(10)
+	// The ticket number comes back in the print command; presses are
+	// numbered A001… in order, so number k's press time is sent[k].
+	dev.Subscribe(wire.AgentCommandFilter(hall, agent), 1, func(c mqtt.Client, m mqtt.Message) {
+		now := time.Now()
+		cm, err := wire.DecodeCommand(m.Payload())
+		if err != nil {
+			return
+		}
+		var p wire.Print
+		if wire.DecodeArgs(cm.Args, &p) != nil {
+			return
+		}
+		tp, _ := wire.ParseTopic(m.Topic(), hall)
+		c.Publish(wire.Ack(hall, agent, tp.Device), 1, false, wire.Marshal(wire.AckMsg{ID: cm.ID, Status: wire.AckDone}))
+		mu.Lock()
+		if t0, ok := sent[p.Fields.Number]; ok {
+			lat = append(lat, now.Sub(t0))
+			delete(sent, p.Fields.Number)
+			got <- struct{}{}
+		}
+		mu.Unlock()
+	}).WaitTimeout(5 * time.Second)
+	info := wire.InfoMsg{V: wire.Version, Agent: agent, Version: "load", BootID: wire.NewID(time.Now()), Session: "load",
+		Devices: []wire.DeviceInfo{{ID: "printer-1", Kind: wire.KindPrinter}, {ID: "btn-1", Kind: wire.KindButton, Item: "HR-001"}}}
+	dev.Publish(wire.AgentInfo(hall, agent), 1, true, wire.Marshal(info)).WaitTimeout(5 * time.Second)
+	dev.Publish(wire.AgentStatus(hall, agent), 1, true, wire.Online).WaitTimeout(5 * time.Second)
+	if err := waitAgent(a, agent); err != nil {
+		return Run{}, err
+	}
+
+	rate := PeakRate * multiple
+	rng := rand.New(rand.NewPCG(1, uint64(multiple*1000)))
+	start := time.Now()
+	next := start
+	evtTopic := wire.Event(hall, agent, "btn-1", wire.EvtPress)
+	for i := 1; i <= n; i++ {
+		next = next.Add(time.Duration(rng.ExpFloat64() / rate * float64(time.Second)))
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return Run{}, ctx.Err()
+			}
+		}
+		ev := wire.NewEvent(time.Now(), "load", uint64(i), wire.Press{Item: "HR-001"})
+		mu.Lock()
+		sent[fmt.Sprintf("A%03d", i)] = time.Now()
+		mu.Unlock()
+		dev.Publish(evtTopic, 1, false, wire.Marshal(ev))
+	}
+	timeout := time.After(30 * time.Second)
+	received := 0
+	for received < n {
+		select {
+		case <-got:
+			received++
+		case <-timeout:
+			goto out
+		}
+	}
+out:
+	mu.Lock()
+	defer mu.Unlock()
+	r := Run{Broker: brokerKind, Multiple: multiple, Rate: rate, Samples: len(lat), Lost: n - len(lat), ElapsedSec: time.Since(start).Seconds()}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) > 0 {
+		r.P50 = lat[rank(0.50, len(lat))]
+		r.P99 = lat[rank(0.99, len(lat))]
+		r.Max = lat[len(lat)-1]
+		r.P50ms, r.P99ms, r.MaxMs = ms(r.P50), ms(r.P99), ms(r.Max)
+	}
+	return r, nil
+}
+
+func waitAgent(a *app.App, agent string) error {
+	deadline := time.After(10 * time.Second)
+	for {
+		for _, ag := range a.Controller.Bus().Agents() {
+			if ag.ID == agent && len(ag.Devices) == 2 {
+				return nil
+			}
+		}
+		select {
+		case <-a.Controller.Bus().Changed():
+		case <-deadline:
+			return errors.New("load device never registered")
+		}
+	}
+}
+
+// rank is the nearest-rank index of percentile p among n sorted values.
+func rank(p float64, n int) int {
+	k := int(math.Ceil(p*float64(n))) - 1
+	if k < 0 {
+		k = 0
+	}
+	return k
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d)/1e4) / 100 }
+
+// Table prints runs as the bench table.
+func Table(w io.Writer, runs []Run) {
+	fmt.Fprintln(w, "press → print round trip through hallctl (event log durable)")
+	fmt.Fprintf(w, "%-10s %8s %9s %8s %9s %9s %9s %5s\n", "broker", "× peak", "rate/s", "samples", "p50 ms", "p99 ms", "max ms", "lost")
+	for _, r := range runs {
+		fmt.Fprintf(w, "%-10s %8.0f %9.2f %8d %9.2f %9.2f %9.2f %5d\n", r.Broker, r.Multiple, r.Rate, r.Samples, r.P50ms, r.P99ms, r.MaxMs, r.Lost)
+	}
+}
