@@ -206,7 +206,23 @@ func (b *Bus) ConnectHandler() mqtt.OnConnectHandler {
 			if err := t.Error(); err != nil {
 				b.log.Error("subscribe failed", "err", err)
 			}
+			b.resendAll()
 		}()
+	}
+}
+
+// resendAll publishes every in-flight command again (same ids) after a
+// (re)connect; agents answer repeats from their ledger.
+func (b *Bus) resendAll() {
+	b.mu.Lock()
+	ws := make([]*waiter, 0, len(b.waiters))
+	for _, w := range b.waiters {
+		ws = append(ws, w)
+	}
+	b.mu.Unlock()
+	sort.Slice(ws, func(i, j int) bool { return ws[i].pc.Msg.ID < ws[j].pc.Msg.ID })
+	for _, w := range ws {
+		b.publish(w)
 	}
 }
 
@@ -380,12 +396,16 @@ func (b *Bus) Wait(ctx context.Context, t Ticket) (wire.AckMsg, error) {
 }
 
 func (b *Bus) publish(w *waiter) {
+	// Only on an open connection: paho's own resume of publishes stored
+	// while disconnected races in paho v1.5.1, and the bus re-sends every
+	// in-flight command itself when the connection comes back. Attempts
+	// made while disconnected do not count against MaxAttempts.
+	if b.client == nil || !b.client.IsConnectionOpen() {
+		return
+	}
 	b.mu.Lock()
 	w.attempt++
 	b.mu.Unlock()
-	if b.client == nil {
-		return
-	}
 	// Fire and forget: QoS 1 delivery to the broker is paho's job; the ack
 	// (or the retry timer) tells us whether the device got it.
 	b.client.Publish(w.pc.Topic, 1, false, wire.Marshal(w.pc.Msg))

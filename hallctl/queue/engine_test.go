@@ -296,7 +296,7 @@ func TestMoveTicketsAllOrNothing(t *testing.T) {
 }
 
 func TestRoutingScoreHeadStartAndReasons(t *testing.T) {
-	e := newEngine(t, "queue: {escalate_after_s: 3600}\n") // nobody protected yet
+	e := newEngine(t, "queue: {escalate_after_s: 3600, head_start_min: {appointment: 15, elderly: 20, green: 30}}\n") // nobody protected yet
 	must(t)(e.OpenWindow(at(9, 0), 3))
 	must(t)(e.Issue(at(9, 0), IssueReq{Item: "HR-001"}))
 	must(t)(e.CallNext(at(9, 0), 3))
