@@ -7,7 +7,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 SHARED   ?= ../shared
 
-.PHONY: all build run test bench cross lint fuzz screenshots clean
+.PHONY: all build run test bench cross lint screenshots clean
 
 all: build
 
@@ -25,8 +25,14 @@ test:
 ## bench: Go benchmarks, the simulator table and the controller's load runs.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./wire/... ./hallctl/queue/... ./hallctl/store/... | tee $(BIN)/bench-go.txt
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./hallctl/web
+	$(GO) test -run '^$$' -bench OutboxDelivery -benchtime 20000x ./hallctl/casesys/
 	$(BIN)/hallctl sim bench --scenarios $(SHARED)/bench/scenarios
 	$(BIN)/hallctl loadtest --mqtt both
+
+## screenshots: regenerate docs/screenshots/*.png of every app (needs chromium).
+screenshots:
+	SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestBrowserEndToEnd ./hallctl/web
 
 ## cross: firmware-agent and hallctl for linux/arm64 and linux/arm (GOARM=7), no cgo.
 cross:

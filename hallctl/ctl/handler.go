@@ -40,7 +40,14 @@ func (c *Controller) HandleEvent(ctx context.Context, ev bus.Event) error {
 			return err
 		}
 		return c.onRating(ctx, ev, r)
-	case wire.EvtCard, wire.EvtScan:
+	case wire.EvtCard:
+		var cd wire.Card
+		if err := wire.DecodeArgs(ev.Msg.Data, &cd); err != nil {
+			return err
+		}
+		c.OnCard(ev.Agent, ev.Device.ID, cd)
+		return nil
+	case wire.EvtScan:
 		// Recorded for the case connector and the web apps (their issues);
 		// the foundation logs them without personal data.
 		c.log.Info("device event", "type", ev.Type, "agent", ev.Agent, "device", ev.Device.ID, "id", ev.Msg.ID)

@@ -1,0 +1,552 @@
+package web
+
+import (
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/servicehall/servicehall/hallctl/ctl"
+	"github.com/servicehall/servicehall/hallctl/queue"
+	"github.com/servicehall/servicehall/wire"
+)
+
+// HallInfo is the public description of the hall (items and guides).
+type HallInfo struct {
+	ID          string       `json:"id"`
+	Name        string       `json:"name"`
+	Departments []DeptInfo   `json:"departments"`
+	Items       []ItemInfo   `json:"items"`
+	Windows     []WindowInfo `json:"windows"`
+}
+
+// DeptInfo is a department.
+type DeptInfo struct {
+	Code string `json:"code"`
+	Name string `json:"name"`
+}
+
+// ItemInfo is an item with its guide (一次性告知).
+type ItemInfo struct {
+	Code        string    `json:"code"`
+	Name        string    `json:"name"`
+	Dept        string    `json:"dept"`
+	Prefix      string    `json:"prefix"`
+	Kind        string    `json:"kind"`
+	PromiseDays int       `json:"promise_days"`
+	ServiceS    int       `json:"service_s"`
+	Guide       GuideInfo `json:"guide"`
+}
+
+// GuideInfo is the 办事指南.
+type GuideInfo struct {
+	Conditions string   `json:"conditions"`
+	Materials  []string `json:"materials"`
+	Fee        string   `json:"fee"`
+	Location   string   `json:"location"`
+}
+
+// WindowInfo is a window as configured.
+type WindowInfo struct {
+	Number int    `json:"number"`
+	Dept   string `json:"dept"`
+	Zone   string `json:"zone,omitempty"`
+}
+
+func (s *server) getHall(w http.ResponseWriter, _ *http.Request, _ Claims) {
+	cfg := s.c.Config()
+	h := HallInfo{ID: cfg.Hall.ID, Name: cfg.Hall.Name}
+	for _, d := range cfg.Departments {
+		h.Departments = append(h.Departments, DeptInfo{d.Code, d.Name})
+	}
+	for _, it := range cfg.Items {
+		g := GuideInfo{Conditions: it.Guide.Conditions, Materials: it.Guide.Materials, Fee: it.Guide.Fee, Location: it.Guide.Location}
+		if g.Materials == nil {
+			g.Materials = []string{}
+		}
+		h.Items = append(h.Items, ItemInfo{Code: it.Code, Name: it.Name, Dept: it.Dept, Prefix: it.Prefix, Kind: it.Kind,
+			PromiseDays: it.PromiseDays, ServiceS: it.ServiceS, Guide: g})
+	}
+	for _, win := range cfg.Windows {
+		h.Windows = append(h.Windows, WindowInfo{win.Number, win.Dept, win.Zone})
+	}
+	writeJSON(w, 200, h)
+}
+
+func (s *server) getSnapshot(w http.ResponseWriter, _ *http.Request, _ Claims) {
+	writeJSON(w, 200, s.c.Snapshot())
+}
+
+// Screen is what the hall screen shows.
+type Screen struct {
+	At      time.Time    `json:"at"`
+	Calls   []CallRecord `json:"calls"`
+	Depts   []DeptCount  `json:"depts"`
+	Waiting int          `json:"waiting"`
+	Notice  string       `json:"notice"`
+}
+
+// DeptCount is how many wait for a department's items.
+type DeptCount struct {
+	Code    string `json:"code"`
+	Name    string `json:"name"`
+	Waiting int    `json:"waiting"`
+}
+
+func (s *server) getScreen(w http.ResponseWriter, _ *http.Request, _ Claims) {
+	cfg := s.c.Config()
+	snap := s.c.Snapshot()
+	sc := Screen{At: snap.At, Calls: s.tr.calls(10)}
+	byDept := map[string]int{}
+	for _, it := range snap.Items {
+		if ci := cfg.Item(it.Code); ci != nil {
+			byDept[ci.Dept] += it.Waiting
+		}
+		sc.Waiting += it.Waiting
+	}
+	for _, d := range cfg.Departments {
+		sc.Depts = append(sc.Depts, DeptCount{d.Code, d.Name, byDept[d.Code]})
+	}
+	s.noticeM.Lock()
+	sc.Notice = s.notice
+	s.noticeM.Unlock()
+	writeJSON(w, 200, sc)
+}
+
+// TicketRequest is a kiosk's ticket request.
+type TicketRequest struct {
+	Item string `json:"item"`
+	// Class: only staff tokens may set a class other than walkin; an ID
+	// card of an elderly applicant gives the elderly class by itself.
+	Class string `json:"class,omitempty"`
+	Proxy bool   `json:"proxy,omitempty"`
+	// Agent is the kiosk's agent id: the ticket prints on its printer and
+	// Card takes the ID card last read on its reader.
+	Agent     string `json:"agent,omitempty"`
+	Card      bool   `json:"card,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// TicketResponse is the ticket as shown on the kiosk.
+type TicketResponse struct {
+	ctl.Issued
+	Printed    bool   `json:"printed"`
+	MaskedName string `json:"masked_name,omitempty"`
+}
+
+var requestIDRe = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+
+func (s *server) postTicket(w http.ResponseWriter, r *http.Request, cl Claims) {
+	var req TicketRequest
+	if err := s.decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	s.issue(w, r, cl, req, "")
+}
+
+func (s *server) issue(w http.ResponseWriter, r *http.Request, cl Claims, req TicketRequest, source string) {
+	cfg := s.c.Config()
+	if cfg.Item(req.Item) == nil {
+		writeProblem(w, "unknown_item", req.Item)
+		return
+	}
+	if req.Class != "" && req.Class != "walkin" && source == "" {
+		if _, err := queue.ParseClass(req.Class); err != nil {
+			writeErr(w, err)
+			return
+		}
+		if cl.Role != RoleClerk && cl.Role != RoleManager && cl.Role != RoleAdmin {
+			writeProblem(w, "forbidden", "only staff may issue class "+req.Class)
+			return
+		}
+	}
+	if req.RequestID != "" && !requestIDRe.MatchString(req.RequestID) {
+		writeProblem(w, "bad_request", "request_id must be 1-64 letters, digits or dashes")
+		return
+	}
+	var printerAgent, printer string
+	if req.Agent != "" {
+		found := false
+		for _, a := range s.c.Bus().Agents() {
+			if a.ID == req.Agent {
+				found = true
+			}
+		}
+		if !found {
+			writeProblem(w, "unknown_agent", req.Agent)
+			return
+		}
+		ps := s.c.Bus().Find(func(a string, d wire.DeviceInfo) bool { return a == req.Agent && d.Kind == wire.KindPrinter })
+		if len(ps) > 0 {
+			printerAgent, printer = ps[0].Agent, ps[0].Device.ID
+		}
+	}
+	ir := ctl.IssueRequest{Item: req.Item, Class: req.Class, Proxy: req.Proxy, Source: source}
+	if ir.Source == "" && req.RequestID != "" {
+		ir.Source = "web:" + req.RequestID
+	}
+	var masked string
+	if req.Card {
+		if req.Agent == "" {
+			writeProblem(w, "bad_request", "card needs the kiosk's agent")
+			return
+		}
+		card, ok := s.tr.takeCard(req.Agent, s.c.Now())
+		if !ok {
+			writeProblem(w, "no_card", "")
+			return
+		}
+		ir.PersonHash, masked = card.IDHash, card.MaskedName
+		age := s.c.Now().In(cfg.Loc).Year() - card.BirthYear
+		if card.BirthYear > 0 && age >= cfg.Queue.ElderlyAge && cfg.Queue.ElderlyAge > 0 && (ir.Class == "" || ir.Class == "walkin") {
+			ir.Class = queue.Elderly.String()
+		}
+	}
+	t, err := s.c.Issue(r.Context(), ir, printerAgent, printer)
+	if err != nil && t.ID == 0 {
+		writeErr(w, err)
+		return
+	}
+	if err != nil {
+		s.log.Warn("ticket issued, print failed", "number", t.Number, "err", err)
+	}
+	status := http.StatusCreated
+	if t.Duplicate {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, TicketResponse{Issued: t, Printed: printer != "" && err == nil && !t.Duplicate, MaskedName: masked})
+}
+
+// TicketStatus is a ticket looked up by number.
+type TicketStatus struct {
+	queue.TicketView
+	ItemName string  `json:"item_name"`
+	Ahead    int     `json:"ahead"`
+	NowP50S  float64 `json:"now_p50_s"`
+	NowP90S  float64 `json:"now_p90_s"`
+	Rateable bool    `json:"rateable"`
+	Rated    bool    `json:"rated"`
+}
+
+func (s *server) getTicket(w http.ResponseWriter, r *http.Request, _ Claims) {
+	ts, err := s.ticketStatus(r.PathValue("number"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, 200, ts)
+}
+
+var numberRe = regexp.MustCompile(`^[A-Za-z]{0,4}[0-9]{1,5}$`)
+
+func (s *server) ticketStatus(number string) (TicketStatus, error) {
+	if !numberRe.MatchString(number) {
+		return TicketStatus{}, errCode("bad_request", "a ticket number looks like A012")
+	}
+	t, ok := s.c.FindTicket(number)
+	if !ok {
+		return TicketStatus{}, errCode("unknown_ticket", number)
+	}
+	ts := TicketStatus{TicketView: t}
+	if it := s.c.Config().Item(t.Item); it != nil {
+		ts.ItemName = it.Name
+	}
+	if t.State == queue.Waiting {
+		s.c.View(func(e *queue.Engine) {
+			if est, err := e.Estimate(t.ID, s.c.Now()); err == nil {
+				ts.Ahead, ts.NowP50S, ts.NowP90S = est.Ahead, est.P50S, est.P90S
+			}
+		})
+	}
+	ts.Rated = s.c.Rated(t.ID)
+	ts.Rateable = t.State == queue.Finished && !ts.Rated
+	return ts, nil
+}
+
+// RatingRequest rates a served ticket from a kiosk.
+type RatingRequest struct {
+	Level     int    `json:"level"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+func (s *server) postRating(w http.ResponseWriter, r *http.Request, _ Claims) {
+	var req RatingRequest
+	if err := s.decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if req.Level < 1 || req.Level > 5 {
+		writeProblem(w, "bad_level", "")
+		return
+	}
+	ts, err := s.ticketStatus(r.PathValue("number"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	rt, err := s.c.Rate(r.Context(), ts.ID, req.Level, "kiosk", req.RequestID)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, 201, rt)
+}
+
+// appointments is the stand-in appointment book until the appointment
+// connector lands: codes booked by a manager (or the case system) map to
+// an item; check-in issues an appointment-class ticket once.
+type appointments struct {
+	mu sync.Mutex
+	m  map[string]Appointment
+}
+
+// Appointment is a booking.
+type Appointment struct {
+	Code string `json:"code"`
+	Item string `json:"item"`
+}
+
+func newAppointments() *appointments { return &appointments{m: map[string]Appointment{}} }
+
+var apptRe = regexp.MustCompile(`^[A-Z0-9-]{4,32}$`)
+
+func (s *server) postAppointment(w http.ResponseWriter, r *http.Request, _ Claims) {
+	var a Appointment
+	if err := s.decode(r, &a); err != nil {
+		writeErr(w, err)
+		return
+	}
+	a.Code = strings.ToUpper(strings.TrimSpace(a.Code))
+	if !apptRe.MatchString(a.Code) {
+		writeProblem(w, "bad_request", "code must be 4-32 letters, digits or dashes")
+		return
+	}
+	if s.c.Config().Item(a.Item) == nil {
+		writeProblem(w, "unknown_item", a.Item)
+		return
+	}
+	s.appts.mu.Lock()
+	s.appts.m[a.Code] = a
+	s.appts.mu.Unlock()
+	writeJSON(w, 201, a)
+}
+
+// CheckinRequest checks an appointment in at a kiosk.
+type CheckinRequest struct {
+	Agent string `json:"agent,omitempty"`
+}
+
+func (s *server) postCheckin(w http.ResponseWriter, r *http.Request, cl Claims) {
+	var req CheckinRequest
+	if err := s.decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	code := strings.ToUpper(strings.TrimSpace(r.PathValue("code")))
+	s.appts.mu.Lock()
+	a, ok := s.appts.m[code]
+	s.appts.mu.Unlock()
+	if !ok {
+		writeProblem(w, "unknown_appointment", "")
+		return
+	}
+	// The code is the idempotency key: a second check-in shows the same ticket.
+	s.issue(w, r, cl, TicketRequest{Item: a.Item, Class: queue.Appointment.String(), Agent: req.Agent}, "appt:"+code)
+}
+
+// WindowState is what the clerk console shows.
+type WindowState struct {
+	Window   queue.WindowView  `json:"window"`
+	Current  *queue.TicketView `json:"current,omitempty"`
+	ItemName string            `json:"item_name,omitempty"`
+	Reason   *queue.Reason     `json:"reason,omitempty"`
+	Clerk    string            `json:"clerk,omitempty"`
+	Waiting  int               `json:"waiting"` // in the items it serves and transferred to it
+}
+
+func (s *server) getWindow(w http.ResponseWriter, r *http.Request, cl Claims) {
+	n, err := windowParam(r, cl)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	ws, ok := s.windowState(n)
+	if !ok {
+		writeProblem(w, "unknown_window", strconv.Itoa(n))
+		return
+	}
+	writeJSON(w, 200, ws)
+}
+
+func (s *server) windowState(n int) (WindowState, bool) {
+	var ws WindowState
+	ok := false
+	cfg := s.c.Config()
+	s.c.View(func(e *queue.Engine) {
+		v, found := e.Window(n)
+		if !found {
+			return
+		}
+		ok = true
+		ws.Window = v
+		if v.Current != 0 {
+			if t, found := e.Ticket(v.Current); found {
+				ws.Current = &t
+				if it := cfg.Item(t.Item); it != nil {
+					ws.ItemName = it.Name
+				}
+			}
+		}
+		serves := map[string]bool{}
+		for _, c := range cfg.Expand(v.Serves) {
+			serves[c] = true
+		}
+		snap := e.Snapshot(s.c.Now())
+		for _, t := range snap.Waiting {
+			if t.State == queue.Waiting && (serves[t.Item] && t.Window == 0 || t.Window == n) {
+				ws.Waiting++
+			}
+		}
+	})
+	if !ok {
+		return ws, false
+	}
+	ws.Reason, ws.Clerk = s.tr.windowInfo(n, ws.Window.Current)
+	return ws, true
+}
+
+// ActionRequest is a clerk's window action.
+type ActionRequest struct {
+	Action    string `json:"action"`
+	Arg       string `json:"arg,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// ActionResponse says what the action did and the window after it.
+type ActionResponse struct {
+	Called *ctl.Call     `json:"called,omitempty"`
+	Events []queue.Event `json:"events"`
+	State  WindowState   `json:"state"`
+}
+
+func (s *server) postAction(w http.ResponseWriter, r *http.Request, cl Claims) {
+	n, err := windowParam(r, cl)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	var req ActionRequest
+	if err := s.decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if s.c.Config().Window(n) == nil {
+		writeProblem(w, "unknown_window", strconv.Itoa(n))
+		return
+	}
+	if req.RequestID != "" && !requestIDRe.MatchString(req.RequestID) {
+		writeProblem(w, "bad_request", "request_id must be 1-64 letters, digits or dashes")
+		return
+	}
+	src := ""
+	if req.RequestID != "" {
+		src = "web:" + req.RequestID
+	}
+	if len(req.Arg) > 200 {
+		writeProblem(w, "bad_request", "arg is longer than 200 characters")
+		return
+	}
+	s.tr.setClerk(n, actor(cl))
+	res, err := s.c.Act(r.Context(), ctl.ActRequest{Window: n, Action: req.Action, Arg: req.Arg, Source: src})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if res.Called != nil {
+		s.tr.setReason(n, res.Called.Ticket, res.Called.Reason)
+	}
+	st, _ := s.windowState(n)
+	out := ActionResponse{Called: res.Called, Events: stripPersons(res.Events), State: st}
+	if out.Events == nil {
+		out.Events = []queue.Event{}
+	}
+	writeJSON(w, 200, out)
+}
+
+func stripPersons(evs []queue.Event) []queue.Event {
+	out := make([]queue.Event, len(evs))
+	for i, ev := range evs {
+		ev.Person = ""
+		out[i] = ev
+	}
+	return out
+}
+
+// NoticeRequest sets the hall screen's ticker.
+type NoticeRequest struct {
+	Text string `json:"text"`
+}
+
+func (s *server) putNotice(w http.ResponseWriter, r *http.Request, _ Claims) {
+	var req NoticeRequest
+	if err := s.decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if len([]rune(req.Text)) > 300 {
+		writeProblem(w, "bad_request", "notice is longer than 300 characters")
+		return
+	}
+	s.noticeM.Lock()
+	s.notice = req.Text
+	s.noticeM.Unlock()
+	writeJSON(w, 200, req)
+}
+
+func (s *server) getAudit(w http.ResponseWriter, r *http.Request, _ Claims) {
+	es, err := s.c.Audit(r.Context(), 200)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if es == nil {
+		es = []ctl.AuditEntry{}
+	}
+	writeJSON(w, 200, es)
+}
+
+// DeviceHealth is one device's health for the manager console.
+type DeviceHealth struct {
+	Agent       string `json:"agent"`
+	AgentOnline bool   `json:"agent_online"`
+	Device      string `json:"device"`
+	Kind        string `json:"kind"`
+	Window      int    `json:"window,omitempty"`
+	Zone        string `json:"zone,omitempty"`
+	State       string `json:"state"`
+	Code        string `json:"code,omitempty"`
+	Detail      string `json:"detail,omitempty"`
+}
+
+func (s *server) devices() []DeviceHealth {
+	out := []DeviceHealth{}
+	for _, t := range s.c.Bus().Find(func(string, wire.DeviceInfo) bool { return true }) {
+		st := t.Status.State
+		if st == "" {
+			st = "online" // its agent is up and it has reported no fault
+		}
+		if !t.Online {
+			st = "offline"
+		}
+		out = append(out, DeviceHealth{Agent: t.Agent, AgentOnline: t.Online, Device: t.Device.ID, Kind: t.Device.Kind,
+			Window: t.Device.Window, Zone: t.Device.Zone, State: st, Code: t.Status.Code, Detail: t.Status.Detail})
+	}
+	return out
+}
+
+func (s *server) getDevices(w http.ResponseWriter, _ *http.Request, _ Claims) {
+	writeJSON(w, 200, s.devices())
+}

@@ -1,0 +1,115 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+
+	"github.com/servicehall/servicehall/hallctl/ctl"
+)
+
+// Problem is an application/problem+json answer (RFC 9457) with a stable
+// code and the message in Chinese and English.
+type Problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Code      string `json:"code"`
+	MessageZH string `json:"message_zh"`
+	MessageEN string `json:"message_en"`
+	Detail    string `json:"detail,omitempty"`
+}
+
+type problemText struct {
+	status int
+	zh, en string
+}
+
+// problems is the documented list of error codes (docs/api.md).
+var problems = map[string]problemText{
+	"invalid_json":        {400, "请求内容不是有效的 JSON", "the request body is not valid JSON"},
+	"bad_request":         {400, "请求参数有误", "bad request parameters"},
+	"body_too_large":      {413, "请求内容过大", "the request body is too large"},
+	"unauthorized":        {401, "需要登录（缺少或无效的令牌）", "a valid bearer token is required"},
+	"token_expired":       {401, "登录已过期，请重新获取令牌", "the token has expired"},
+	"forbidden":           {403, "当前角色无权执行此操作", "this role may not do that"},
+	"wrong_window":        {403, "令牌未绑定此窗口", "the token is not bound to this window"},
+	"not_found":           {404, "未找到", "not found"},
+	"unknown_item":        {404, "没有这个事项", "unknown item"},
+	"unknown_window":      {404, "没有这个窗口", "unknown window"},
+	"unknown_ticket":      {404, "没有这个号码", "unknown ticket"},
+	"unknown_class":       {400, "未知的取号类别", "unknown class"},
+	"unknown_action":      {400, "未知的操作", "unknown action"},
+	"bad_transfer":        {400, "转移目标无效（item:事项编码 或 window:窗口号）", "bad transfer target (item:CODE or window:N)"},
+	"bad_action":          {400, "无效的管理操作", "bad manager action"},
+	"bad_level":           {400, "评价等级须为 1 到 5", "rating level must be 1..5"},
+	"not_rateable":        {409, "该号尚未办结，暂不能评价", "the ticket has not been served yet"},
+	"already_rated":       {409, "该号已评价，谢谢", "the ticket is already rated"},
+	"window_closed":       {409, "窗口未开放", "the window is closed"},
+	"window_paused":       {409, "窗口已暂停服务", "the window is paused"},
+	"window_busy":         {409, "窗口正在办理当前号码", "the window is still serving a ticket"},
+	"window_idle":         {409, "窗口当前没有号码", "the window has no current ticket"},
+	"no_ticket":           {409, "没有可呼叫的号码", "no ticket waiting that this window may serve"},
+	"duplicate_person":    {409, "您已持有该事项的有效号码", "this person already holds an active ticket for the item"},
+	"bad_state":           {409, "号码状态不允许此操作", "the ticket's state does not allow this"},
+	"not_served":          {409, "暂无窗口办理该事项", "no window may serve this item"},
+	"duplicate":           {409, "请求已处理", "request already handled"},
+	"no_card":             {409, "未读到身份证，请将身份证放在读卡区", "no ID card read on this kiosk"},
+	"unknown_appointment": {404, "预约码无效或已使用", "unknown or used appointment code"},
+	"unknown_agent":       {404, "没有这个终端", "unknown kiosk agent"},
+	"internal":            {500, "系统内部错误，请联系工作人员", "internal error"},
+}
+
+// writeProblem answers with the code's problem document.
+func writeProblem(w http.ResponseWriter, code, detail string) {
+	p, ok := problems[code]
+	if !ok {
+		p, code = problems["internal"], "internal"
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.status)
+	_ = json.NewEncoder(w).Encode(Problem{Type: "/docs/api.md#" + code, Title: p.en, Status: p.status,
+		Code: code, MessageZH: p.zh, MessageEN: p.en, Detail: detail})
+}
+
+// writeErr maps a controller error to its problem.
+func writeErr(w http.ResponseWriter, err error) {
+	var he *httpErr
+	if errors.As(err, &he) {
+		writeProblem(w, he.code, he.detail)
+		return
+	}
+	code := ctl.Code(err)
+	detail := ""
+	if code == "internal" {
+		detail = ""
+	} else {
+		detail = err.Error()
+	}
+	writeProblem(w, code, detail)
+}
+
+type httpErr struct{ code, detail string }
+
+func (e *httpErr) Error() string { return e.code + ": " + e.detail }
+
+func errCode(code, detail string) error { return &httpErr{code, detail} }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ProblemCodes lists every error code (docs/api.md documents them).
+func ProblemCodes() []string {
+	out := make([]string, 0, len(problems))
+	for c := range problems {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,231 @@
+// Package web is hallctl's HTTP API (/api/v1, JSON, problem+json errors),
+// its websocket stream of hall events, bearer tokens with roles, and the
+// browser apps served from kiosk-ui.
+//
+// Kiosk and hall-screen calls need no token (they run on the hall
+// network); clerk calls need a clerk token bound to the window (or an
+// admin token); manager calls need a manager or admin token. Every call
+// that changes the hall goes through the controller (Issue, Act, Manage,
+// Rate), exactly as the hardware devices do.
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/servicehall/servicehall/hallctl/ctl"
+	kioskui "github.com/servicehall/servicehall/kiosk-ui"
+)
+
+// Options configure the web layer.
+type Options struct {
+	Controller *ctl.Controller
+	Logger     *slog.Logger
+	// Secret signs bearer tokens (the hall secret).
+	Secret []byte
+	// Context bounds the background tracker (default: runs for the
+	// process's life).
+	Context context.Context
+	// MaxBody bounds request bodies (default 16 KiB).
+	MaxBody int64
+	// Apps overrides the embedded browser apps (tests); default kiosk-ui.
+	Apps fs.FS
+}
+
+// MaxBodyDefault is the request body limit.
+const MaxBodyDefault = 16 << 10
+
+// Route is one registered API route (docs/openapi.yaml lists the same).
+type Route struct {
+	Method, Path string
+	Role         string // "" = public (hall network)
+}
+
+type server struct {
+	o       Options
+	c       *ctl.Controller
+	log     *slog.Logger
+	routes  []Route
+	tr      *tracker
+	appts   *appointments
+	noticeM sync.Mutex
+	notice  string
+}
+
+var registered sync.Map // *http.ServeMux → []Route (for the OpenAPI test)
+
+// Routes lists the API routes Mount registered on mux.
+func Routes(mux *http.ServeMux) []Route {
+	v, _ := registered.Load(mux)
+	r, _ := v.([]Route)
+	return r
+}
+
+// Mount adds the API, the websocket and the apps to mux.
+func Mount(mux *http.ServeMux, o Options) error {
+	if o.Controller == nil {
+		return errors.New("web: no controller")
+	}
+	if len(o.Secret) < 16 {
+		return errors.New("web: hall secret shorter than 16 bytes")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Context == nil {
+		o.Context = context.Background()
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = MaxBodyDefault
+	}
+	if o.Apps == nil {
+		o.Apps = kioskui.Apps()
+	}
+	s := &server{o: o, c: o.Controller, log: o.Logger.With("part", "web"), appts: newAppointments(),
+		notice: "请按叫号顺序到对应窗口办理业务。 Please go to the window shown when your number is called."}
+	s.tr = newTracker(o.Controller)
+	go s.tr.run(o.Context)
+
+	api := func(method, path, role string, h func(w http.ResponseWriter, r *http.Request, cl Claims)) {
+		s.routes = append(s.routes, Route{Method: method, Path: path, Role: role})
+		mux.Handle(method+" "+path, s.wrap(role, h))
+	}
+	api("GET", "/api/v1/hall", "", s.getHall)
+	api("GET", "/api/v1/snapshot", "", s.getSnapshot)
+	api("GET", "/api/v1/screen", "", s.getScreen)
+	api("POST", "/api/v1/tickets", "", s.postTicket)
+	api("GET", "/api/v1/tickets/{number}", "", s.getTicket)
+	api("POST", "/api/v1/tickets/{number}/rating", "", s.postRating)
+	api("POST", "/api/v1/appointments/{code}/checkin", "", s.postCheckin)
+	api("GET", "/api/v1/stream", "", s.stream)
+	api("GET", "/api/v1/whoami", "any", s.whoami)
+	api("GET", "/api/v1/windows/{window}", RoleClerk, s.getWindow)
+	api("POST", "/api/v1/windows/{window}/actions", RoleClerk, s.postAction)
+	api("GET", "/api/v1/manager/hall", RoleManager, s.getManagerHall)
+	api("POST", "/api/v1/manager/preview", RoleManager, s.postPreview)
+	api("POST", "/api/v1/manager/actions", RoleManager, s.postManage)
+	api("GET", "/api/v1/manager/audit", RoleManager, s.getAudit)
+	api("GET", "/api/v1/manager/devices", RoleManager, s.getDevices)
+	api("PUT", "/api/v1/manager/notice", RoleManager, s.putNotice)
+	api("POST", "/api/v1/manager/appointments", RoleManager, s.postAppointment)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { writeProblem(w, "not_found", r.Method+" "+r.URL.Path) })
+	registered.Store(mux, append([]Route(nil), s.routes...))
+
+	files := http.FileServerFS(o.Apps)
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-cache")
+		files.ServeHTTP(w, r)
+	}))
+	return nil
+}
+
+// wrap checks the bearer token against the route's role and recovers.
+func (s *server) wrap(role string, h func(http.ResponseWriter, *http.Request, Claims)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var cl Claims
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			c, err := ParseToken(s.o.Secret, strings.TrimSpace(tok), s.c.Now())
+			switch {
+			case err == nil:
+				cl = c
+			case role == "":
+				// A bad token on a public route is ignored.
+			case errors.Is(err, ErrTokenExpired):
+				writeProblem(w, "token_expired", "")
+				return
+			default:
+				writeProblem(w, "unauthorized", "")
+				return
+			}
+		}
+		if role != "" && cl.Role == "" {
+			writeProblem(w, "unauthorized", "")
+			return
+		}
+		switch role {
+		case RoleManager:
+			if cl.Role != RoleManager && cl.Role != RoleAdmin {
+				writeProblem(w, "forbidden", "needs role manager or admin, token has "+cl.Role)
+				return
+			}
+		case RoleClerk:
+			if cl.Role != RoleClerk && cl.Role != RoleAdmin {
+				writeProblem(w, "forbidden", "needs role clerk or admin, token has "+cl.Role)
+				return
+			}
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.o.MaxBody)
+		}
+		h(w, r, cl)
+	})
+}
+
+// decode reads a JSON body strictly (unknown fields are errors).
+func (s *server) decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errCode("body_too_large", "limit "+strconv.FormatInt(mbe.Limit, 10)+" bytes")
+		}
+		if errors.Is(err, io.EOF) {
+			return errCode("invalid_json", "empty body")
+		}
+		return errCode("invalid_json", err.Error())
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errCode("body_too_large", "limit "+strconv.FormatInt(mbe.Limit, 10)+" bytes")
+		}
+		return errCode("invalid_json", "trailing data after the JSON value")
+	}
+	return nil
+}
+
+func (s *server) whoami(w http.ResponseWriter, _ *http.Request, cl Claims) {
+	if cl.Role == "" {
+		writeProblem(w, "unauthorized", "")
+		return
+	}
+	writeJSON(w, 200, map[string]any{"role": cl.Role, "window": cl.Window, "subject": cl.Subject,
+		"expires": time.Unix(cl.Expires, 0).UTC()})
+}
+
+// windowParam reads {window} and checks the clerk token is bound to it.
+func windowParam(r *http.Request, cl Claims) (int, error) {
+	n, err := strconv.Atoi(r.PathValue("window"))
+	if err != nil || n <= 0 {
+		return 0, errCode("bad_request", "window must be a positive number")
+	}
+	if cl.Role == RoleClerk && cl.Window != n {
+		return 0, errCode("wrong_window", "token is bound to window "+strconv.Itoa(cl.Window))
+	}
+	return n, nil
+}
+
+func actor(cl Claims) string {
+	if cl.Subject != "" {
+		return cl.Subject
+	}
+	if cl.Role == RoleClerk {
+		return "clerk@" + strconv.Itoa(cl.Window)
+	}
+	return cl.Role
+}
