@@ -7,7 +7,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 SHARED   ?= ../shared
 
-.PHONY: all build run test bench cross lint screenshots clean
+.PHONY: all build run test test-arm bench cross lint screenshots clean
 
 all: build
 
@@ -39,6 +39,10 @@ cross:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/linux-arm64/ ./hallctl ./firmware-agent
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/linux-armv7/ ./hallctl ./firmware-agent
 	@ls -l $(BIN)/linux-arm64 $(BIN)/linux-armv7
+
+## test-arm: the agent's tests for linux/arm GOARM=7 under qemu-arm-static.
+test-arm:
+	CGO_ENABLED=0 GOARCH=arm GOARM=7 $(GO) test -short -count=1 -exec qemu-arm-static ./firmware-agent/... ./wire/... ./displays/...
 
 ## lint: gofmt and go vet.
 lint:
