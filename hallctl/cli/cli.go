@@ -198,4 +198,8 @@ func printURLs(w io.Writer, a *app.App) {
 	}
 	fmt.Fprintf(w, "health        http://%s/healthz   (HTTP_ADDR)\n", a.HTTPAddr())
 	fmt.Fprintf(w, "metrics       http://%s/metrics\n", a.HTTPAddr())
+	fmt.Fprintf(w, "kiosk         http://%s/kiosk/?agent=kiosk-1\n", a.HTTPAddr())
+	fmt.Fprintf(w, "clerk console http://%s/clerk/   (token: hallctl token --role clerk --window N)\n", a.HTTPAddr())
+	fmt.Fprintf(w, "manager       http://%s/manager/   (token: hallctl token --role manager)\n", a.HTTPAddr())
+	fmt.Fprintf(w, "hall screen   http://%s/screen/\n", a.HTTPAddr())
 }
