@@ -138,6 +138,7 @@ func Start(ctx context.Context, o Options) (a *App, err error) {
 		Config: cfg, Logger: o.Logger, Clock: o.Clock,
 		BrokerURL: a.brokerURL, Username: o.Username, Password: o.Password,
 		HTTPAddr: o.HTTPAddr, Store: storeAdapter{a.Store}, Registry: a.Registry, Mux: o.Mux,
+		CaseStore: a.Store,
 	})
 	if err != nil {
 		return a, err

@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -33,6 +35,13 @@ type Config struct {
 	Server Server `yaml:"server,omitempty"`
 	// Scenario is present only in simulator scenario files.
 	Scenario *Scenario `yaml:"scenario,omitempty"`
+	// CaseSystem is the `case_system:` section and Holidays the
+	// `holidays:` list. Their types live in hallctl/casesys (which imports
+	// this package), so they are kept as YAML here; hallctl/ctl decodes
+	// them (DecodeSection) and registers their validation (RegisterCheck),
+	// so Load reports their problems with file, line and key like the rest.
+	CaseSystem yaml.Node `yaml:"case_system,omitempty"`
+	Holidays   yaml.Node `yaml:"holidays,omitempty"`
 
 	// Path is the file the config was loaded from ("" when parsed from bytes).
 	Path string `yaml:"-"`
@@ -483,11 +492,128 @@ func (c *Config) Validate() error {
 			add(k, "needs password_hash or password_file")
 		}
 	}
+	for _, chk := range registeredChecks() {
+		ps = append(ps, chk(c)...)
+	}
 	if len(ps) == 0 {
 		return nil
 	}
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
 	return &Error{Problems: ps}
+}
+
+// Check validates a section that another package owns (see RegisterCheck).
+type Check func(c *Config) []Problem
+
+var checks struct {
+	mu sync.Mutex
+	m  map[string]Check
+}
+
+// RegisterCheck adds a validation that Validate runs after its own, for
+// sections whose types live in packages that import this one (Caddy-style
+// registration in the owner's init). Registering a name again replaces it.
+func RegisterCheck(name string, f Check) {
+	checks.mu.Lock()
+	defer checks.mu.Unlock()
+	if checks.m == nil {
+		checks.m = map[string]Check{}
+	}
+	checks.m[name] = f
+}
+
+func registeredChecks() []Check {
+	checks.mu.Lock()
+	defer checks.mu.Unlock()
+	names := make([]string, 0, len(checks.m))
+	for n := range checks.m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]Check, len(names))
+	for i, n := range names {
+		out[i] = checks.m[n]
+	}
+	return out
+}
+
+// Problemf is a problem at key (a path like "case_system.webhook.url"),
+// with the key's line in the file when it can be found.
+func (c *Config) Problemf(key, format string, a ...any) Problem {
+	return Problem{File: c.Path, Line: c.lineOf(key), Key: key, Msg: fmt.Sprintf(format, a...)}
+}
+
+// DecodeSection decodes a section kept as YAML (n, found at key) into v,
+// strictly: unknown keys and type errors are problems with their lines.
+// An absent section leaves v as it is.
+func (c *Config) DecodeSection(key string, n *yaml.Node, v any) []Problem {
+	if n == nil || n.Kind == 0 {
+		return nil
+	}
+	var ps []Problem
+	unknownKeys(n, reflect.TypeOf(v), key, func(k *yaml.Node, path string) {
+		ps = append(ps, Problem{File: c.Path, Line: k.Line, Key: path, Msg: "unknown key"})
+	})
+	if err := n.Decode(v); err != nil {
+		for _, p := range yamlProblems(c.Path, err) {
+			if p.Key == "" {
+				p.Key = key
+			}
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// unknownKeys reports mapping keys of n that the type t has no yaml field for.
+func unknownKeys(n *yaml.Node, t reflect.Type, path string, report func(k *yaml.Node, path string)) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode || n.Kind == yaml.DocumentNode {
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			fields[name] = f.Type
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			ft, ok := fields[k.Value]
+			if !ok {
+				report(k, path+"."+k.Value)
+				continue
+			}
+			unknownKeys(n.Content[i+1], ft, path+"."+k.Value, report)
+		}
+	case reflect.Slice, reflect.Array:
+		if n.Kind != yaml.SequenceNode {
+			return
+		}
+		for i, e := range n.Content {
+			unknownKeys(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), report)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			unknownKeys(n.Content[i+1], t.Elem(), path+"."+n.Content[i].Value, report)
+		}
+	}
 }
 
 // lineOf finds the line of a key path like "windows[3].serves[0]" in the

@@ -22,6 +22,7 @@ import (
 
 	"github.com/servicehall/servicehall/hallctl/bus"
 	"github.com/servicehall/servicehall/hallctl/config"
+	"github.com/servicehall/servicehall/hallctl/store"
 	"github.com/servicehall/servicehall/wire"
 )
 
@@ -47,6 +48,10 @@ type Options struct {
 	// Mux, when set, gets the controller's HTTP handlers mounted, so other
 	// packages (web apps) can add theirs.
 	Mux *http.ServeMux
+	// CaseStore is the same store as hallctl/store sees it; it enables the
+	// case registry, the inbound case API and the webhook outbox
+	// (docs/casesys.md). Without it cases still get serials and receipts.
+	CaseStore store.Store
 }
 
 // Controller is a running hallctl.
@@ -64,6 +69,7 @@ type Controller struct {
 	desk      *Desk
 	units     *units
 	feed      *feed
+	cases     *caseSys
 	connected chan struct{}
 	connOnce  sync.Once
 }
@@ -91,13 +97,16 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 	}
 	c := &Controller{o: o, cfg: o.Config, log: o.Logger, clock: o.Clock, connected: make(chan struct{})}
 	c.metrics = newMetrics(o.Registry)
-	c.units = &units{store: o.Store}
+	c.units = &units{store: o.Store, committed: c.committed}
 	c.feed = newFeed()
 	d, err := NewDesk(ctx, o.Config, c.units)
 	if err != nil {
 		return nil, fmt.Errorf("load queue state: %w", err)
 	}
 	c.desk = d
+	if c.cases, err = c.newCaseSys(ctx); err != nil {
+		return nil, err
+	}
 	c.bus = bus.New(bus.Options{
 		Hall:        o.Config.Hall.ID,
 		Logger:      o.Logger.With("part", "bus"),
@@ -188,6 +197,15 @@ func (c *Controller) Run(ctx context.Context) error {
 		defer wg.Done()
 		c.runSchedule(ctx)
 	}()
+	if ob := c.Outbox(); ob != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ob.Run(ctx); err != nil {
+				c.log.Error("case outbox", "err", err)
+			}
+		}()
+	}
 	var srv *http.Server
 	if c.httpLn != nil {
 		srv = &http.Server{Handler: c.httpHandler(), ReadHeaderTimeout: 10 * time.Second}

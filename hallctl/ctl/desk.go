@@ -37,6 +37,9 @@ type IssueRequest struct {
 	PersonHash string `json:"-"`                // keyed hash of the ID number, when known
 	Proxy      bool   `json:"proxy,omitempty"`  // 代办: may hold a second ticket for the item
 	Source     string `json:"source,omitempty"` // event or request id (idempotency)
+	// Card is the ID card read for the ticket (masked forms and hash),
+	// recorded for the case system when the ticket is issued.
+	Card *CardEvent `json:"-"`
 }
 
 // Issued is a ticket as printed.
@@ -63,6 +66,9 @@ type ActRequest struct {
 	// Arg: pause reason; transfer target "item:CODE", "window:N" or "N".
 	Arg    string `json:"arg,omitempty"`
 	Source string `json:"source,omitempty"`
+	// Clerk is who acts (a clerk console's token subject); a change at the
+	// window is recorded as a sign-in for the case system and reports.
+	Clerk string `json:"clerk,omitempty"`
 }
 
 // ActResult says what changed; Called is set when a ticket was (re)called.

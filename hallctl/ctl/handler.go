@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/servicehall/servicehall/hallctl/bus"
+	"github.com/servicehall/servicehall/hallctl/casesys"
 	"github.com/servicehall/servicehall/hallctl/config"
 	"github.com/servicehall/servicehall/hallctl/queue"
 	"github.com/servicehall/servicehall/wire"
@@ -46,6 +47,9 @@ func (c *Controller) HandleEvent(ctx context.Context, ev bus.Event) error {
 			return err
 		}
 		c.OnCard(ev.Agent, ev.Device.ID, cd)
+		if ev.Device.Window != 0 {
+			c.onWindowCard(ctx, ev.Device.Window, cd)
+		}
 		return nil
 	case wire.EvtScan:
 		// Recorded for the case connector and the web apps (their issues);
@@ -102,9 +106,14 @@ func (c *Controller) Act(ctx context.Context, req ActRequest) (res ActResult, er
 			}
 		}()
 	}
+	c.signIn(ctx, req.Window, req.Clerk)
 	c.mu.Lock()
 	res, err = c.desk.Act(ctx, c.clock.Now(), req)
+	accepts := c.acceptances(res.Events, req.Window)
 	c.mu.Unlock()
+	for _, a := range accepts {
+		c.accept(ctx, a)
+	}
 	c.metrics.actions.WithLabelValues(req.Action, Code(err)).Inc()
 	c.publishQueue(ctx, res.Events)
 	for _, ev := range res.Events {
@@ -297,6 +306,10 @@ func (c *Controller) Issue(ctx context.Context, req IssueRequest, printerAgent, 
 	c.mu.Unlock()
 	if err != nil {
 		return t, err
+	}
+	if !t.Duplicate && req.Card != nil {
+		c.recordIdentity(ctx, casesys.Identity{Ticket: t.ID, IDHash: req.Card.IDHash, MaskedID: req.Card.MaskedID,
+			MaskedName: req.Card.MaskedName, BirthYear: req.Card.BirthYear})
 	}
 	if !t.Duplicate {
 		c.metrics.tickets.WithLabelValues(t.Item).Inc()

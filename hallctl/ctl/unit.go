@@ -50,6 +50,9 @@ func unitOf(ctx context.Context) *unit {
 type units struct {
 	store Store
 	open  sync.Mutex // held from Begin to Commit
+	// committed, if set, runs after every commit that appended records
+	// (the case system's monitor and outbox follow the log with it).
+	committed func()
 }
 
 // Begin opens a unit; every Begin must be followed by Commit.
@@ -79,6 +82,9 @@ func (s *units) Commit(ctx context.Context) error {
 		if err := s.store.Commit(ctx, u.recs, u.ops); err != nil {
 			return err
 		}
+		if len(u.recs) > 0 && s.committed != nil {
+			s.committed()
+		}
 	}
 	for _, f := range u.after {
 		f()
@@ -92,7 +98,11 @@ func (s *units) Append(ctx context.Context, recs ...LogRecord) ([]int64, error) 
 		u.recs = append(u.recs, recs...)
 		return make([]int64, len(recs)), nil
 	}
-	return s.store.Append(ctx, recs...)
+	seqs, err := s.store.Append(ctx, recs...)
+	if err == nil && s.committed != nil {
+		s.committed()
+	}
+	return seqs, err
 }
 
 // Read reads committed records.

@@ -200,6 +200,7 @@ func (s *server) issue(w http.ResponseWriter, r *http.Request, cl Claims, req Ti
 			return
 		}
 		ir.PersonHash, masked = card.IDHash, card.MaskedName
+		ir.Card = &card
 		age := s.c.Now().In(cfg.Loc).Year() - card.BirthYear
 		if card.BirthYear > 0 && age >= cfg.Queue.ElderlyAge && cfg.Queue.ElderlyAge > 0 && (ir.Class == "" || ir.Class == "walkin") {
 			ir.Class = queue.Elderly.String()
@@ -460,7 +461,11 @@ func (s *server) postAction(w http.ResponseWriter, r *http.Request, cl Claims) {
 		return
 	}
 	s.tr.setClerk(n, actor(cl))
-	res, err := s.c.Act(r.Context(), ctl.ActRequest{Window: n, Action: req.Action, Arg: req.Arg, Source: src})
+	clerk := ""
+	if cl.Role == RoleClerk || cl.Subject != "" {
+		clerk = actor(cl)
+	}
+	res, err := s.c.Act(r.Context(), ctl.ActRequest{Window: n, Action: req.Action, Arg: req.Arg, Source: src, Clerk: clerk})
 	if err != nil {
 		writeErr(w, err)
 		return

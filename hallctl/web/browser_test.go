@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/servicehall/servicehall/hallctl/casesys"
 	"github.com/servicehall/servicehall/hallctl/ctl"
 	"github.com/servicehall/servicehall/hallctl/queue"
 	"github.com/servicehall/servicehall/hallctl/web"
@@ -256,6 +257,20 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Error("rating not recorded")
 	}
 
+	// A001's case (accepted when the clerk started it) on the kiosk, by
+	// the URL its receipt's QR code holds.
+	kvs, err := h.Store.List(context.Background(), casesys.CasesBucket)
+	if err != nil || len(kvs) != 1 {
+		t.Fatalf("cases: %v %v", kvs, err)
+	}
+	serial := kvs[0].Key
+	step(t, k, "case lookup", chromedp.Click(chromedp.CSS("#lookup .back")), chromedp.Click(chromedp.CSS("#go-lookup")),
+		chromedp.WaitVisible(chromedp.CSS("#lookup-no")), chromedp.Click(chromedp.CSS("#lookup .keys button.wide:last-child")), chromedp.SendKeys(chromedp.CSS("#lookup-no"), h.Controller.Config().Server.PublicURL+"/c/"+serial), chromedp.Click(chromedp.CSS("#lookup-go")),
+		chromedp.WaitVisible(chromedp.CSS(`.case-status[data-status="accepted"]`)))
+	if s := text(t, k, ".case-serial"); s != serial {
+		t.Errorf("kiosk shows case %q, want %q", s, serial)
+	}
+
 	// Manager: a backlog for HR, then open window 3 as a no-difference
 	// window — preview, check against the simulator, apply.
 	for i := 0; i < 8; i++ {
@@ -281,6 +296,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Errorf("shown %q for %v/%v", after, pr.After.WaitP50, pr.After.WaitP90)
 	}
 	shot(t, m, "manager")
+	step(t, m, "report", chromedp.Click(chromedp.CSS("#r-show")), chromedp.WaitVisible(chromedp.CSS(`#report-table tr[data-group="HR-001"]`)))
 	step(t, m, "apply", chromedp.Click(chromedp.CSS("#apply")), chromedp.WaitReady(chromedp.CSS("#audit tbody tr:nth-child(2)")))
 	var w3 queue.WindowView
 	h.Controller.View(func(e *queue.Engine) { w3, _ = e.Window(3) })

@@ -58,6 +58,12 @@ var problems = map[string]problemText{
 	"no_card":             {409, "未读到身份证，请将身份证放在读卡区", "no ID card read on this kiosk"},
 	"unknown_appointment": {404, "预约码无效或已使用", "unknown or used appointment code"},
 	"unknown_agent":       {404, "没有这个终端", "unknown kiosk agent"},
+	"cases_off":           {503, "办件登记不可用", "the case registry is not available"},
+	"unknown_case":        {404, "没有这个办件", "unknown case"},
+	"stale_status":        {409, "办件状态不能倒退", "the case status cannot go backwards"},
+	"unknown_followup":    {404, "没有这条回访（该号没有差评）", "no follow-up for this ticket"},
+	"followup_closed":     {409, "该回访已办结", "the follow-up is already closed"},
+	"bad_report":          {400, "报表参数有误", "bad report parameters"},
 	"internal":            {500, "系统内部错误，请联系工作人员", "internal error"},
 }
 

@@ -117,6 +117,7 @@ func Mount(mux *http.ServeMux, o Options) error {
 	api("GET", "/api/v1/manager/devices", RoleManager, s.getDevices)
 	api("PUT", "/api/v1/manager/notice", RoleManager, s.putNotice)
 	api("POST", "/api/v1/manager/appointments", RoleManager, s.postAppointment)
+	s.mountCases(mux, api)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { writeProblem(w, "not_found", r.Method+" "+r.URL.Path) })
 	registered.Store(mux, append([]Route(nil), s.routes...))
 

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -400,12 +401,8 @@ func (s *server) managerHall() ManagerHall {
 	if h.Ratings == nil {
 		h.Ratings = []ctl.Rating{}
 	}
-	for _, r := range h.Ratings {
-		if r.Level <= 2 {
-			h.Alerts = append(h.Alerts, Alert{Kind: "rating", Level: "warn", Subject: r.Number,
-				ZH: fmt.Sprintf("差评：%s 号在 %d 号窗口评价 %d 分", r.Number, r.Window, r.Level),
-				EN: fmt.Sprintf("bad rating: %s at window %d rated %d", r.Number, r.Window, r.Level)})
-		}
-	}
+	// Bad ratings come from the durable follow-up list, with supervision
+	// alerts (电子监察) from the event log.
+	h.Alerts = append(h.Alerts, s.caseAlerts(context.Background())...)
 	return h
 }

@@ -132,6 +132,7 @@
     const no = $("lookup-no").value.trim().toUpperCase();
     $("lookup-err").textContent = ""; $("rate-done").classList.add("hidden");
     if (!no) return;
+    if (no.length > 12) return caseLookup($("lookup-no").value.trim());
     try {
       const r = await SH.api("GET", "/tickets/" + encodeURIComponent(no));
       const res = $("lookup-res");
@@ -143,6 +144,22 @@
       $("rate-box").classList.toggle("hidden", !r.rateable);
       $("rate-box").dataset.number = r.number;
     } catch (e) { $("lookup-err").textContent = problemText(e); $("lookup-res").classList.add("hidden"); $("rate-box").classList.add("hidden"); }
+  }
+
+  // caseLookup shows a case's progress by its serial number (统一业务流水号),
+  // typed or scanned from the acceptance receipt's QR code (…/c/SERIAL).
+  const caseStatus = { accepted: "已受理 Accepted", in_review: "审查中 In review", approved: "已办结（准予）Approved",
+    rejected: "已办结（不予）Rejected", ready_for_pickup: "待领取 Ready for pickup" };
+  async function caseLookup(input) {
+    const serial = input.replace(/^.*\/c\//, "").replace(/[?#].*$/, "");
+    try {
+      const p = await SH.api("GET", "/cases/" + encodeURIComponent(serial));
+      const res = $("lookup-res");
+      let h = `<div class="n case-serial">${SH.esc(p.serial)}</div><p>${SH.esc(p.item_name)}</p><p><b class="case-status" data-status="${SH.esc(p.status)}">${SH.esc(caseStatus[p.status] || p.status)}</b></p>`;
+      if (p.due) h += `<p>承诺办结 Due: ${SH.esc(p.due)}</p>`;
+      (p.history || []).forEach(x => { h += `<p class="muted">${new Date(x.at).toLocaleString("zh-CN", { hour12: false })} · ${SH.esc(caseStatus[x.status] || x.status)}${x.note ? " · " + SH.esc(x.note) : ""}</p>`; });
+      res.innerHTML = h; res.classList.remove("hidden"); $("rate-box").classList.add("hidden");
+    } catch (e) { $("lookup-err").textContent = e.problem && !e.problem.message_zh ? (e.problem.detail || e.problem.title) : problemText(e); $("lookup-res").classList.add("hidden"); }
   }
 
   async function rate(level) {

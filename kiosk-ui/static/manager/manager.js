@@ -1,4 +1,5 @@
-// Manager console: the live hall, alerts, device health, rebalancing with
+// Manager console: the live hall, alerts (with 电子监察 supervision and
+// low-rating follow-ups), device health, reports, rebalancing with
 // a what-if preview (the server clones the engine, applies the proposal
 // and runs the simulator before/after), the audit log.
 "use strict";
@@ -26,6 +27,19 @@
       const au = await SH.api("GET", "/manager/audit", undefined, token);
       const at = $("audit").tBodies[0]; at.innerHTML = "";
       au.slice(0, 30).forEach(e => { const tr = at.insertRow(); tr.innerHTML = `<td>${new Date(e.at).toLocaleString("zh-CN", { hour12: false })}</td><td>${SH.esc(e.actor)} (${SH.esc(e.role)})</td><td>${SH.esc(describe(e.action))}</td><td class="num">${e.events}</td>`; });
+    } catch (_) {}
+    try {
+      const fs = await SH.api("GET", "/manager/followups", undefined, token);
+      const ft = $("followups").tBodies[0]; ft.innerHTML = "";
+      fs.slice().reverse().slice(0, 50).forEach(f => { const tr = ft.insertRow(); tr.dataset.ticket = f.ticket;
+        const st = f.closed ? "已回访 closed" + (f.note ? "：" + f.note : "") : f.overdue ? '<span class="overdue">已超期 overdue</span>' : "待回访 open";
+        tr.innerHTML = `<td>${SH.esc(f.number)}</td><td>${f.window}号 · ${SH.esc(f.clerk || "")}</td><td>${SH.esc(f.item)}</td><td>${SH.esc(f.serial || "")}</td><td class="num">${f.level}</td><td>${SH.esc(f.deadline)}</td><td>${f.closed ? SH.esc(st) : st}</td><td>${f.closed ? "" : '<button class="btn close-fu">办结 Close</button>'}</td>`;
+        const b = tr.querySelector(".close-fu");
+        if (b) b.onclick = async () => {
+          const note = prompt("回访情况 Follow-up note", "") ; if (note === null) return;
+          try { await SH.api("POST", "/manager/followups/" + f.ticket + "/close", { note }, token); refresh(); } catch (e) { $("rb-msg").textContent = ptext(e); }
+        };
+      });
     } catch (_) {}
     try { const s = await SH.api("GET", "/snapshot"); snapshotNumbers = {}; s.waiting.forEach(t => snapshotNumbers[t.number] = t.id); } catch (_) {}
     document.body.dataset.ready = "1";
@@ -84,6 +98,41 @@
       proposed = []; renderProposed(); refresh();
     } catch (e) { $("rb-msg").textContent = ptext(e); }
   };
+
+  // Reports: JSON for the table and bars, CSV/XLSX downloaded with the
+  // token (a plain link could not send it).
+  function reportQuery(format) {
+    // Empty dates: the hall's today (the server knows the hall's time zone).
+    const p = new URLSearchParams({ by: $("r-by").value, period: $("r-period").value, format });
+    if ($("r-from").value) p.set("from", $("r-from").value);
+    if ($("r-to").value) p.set("to", $("r-to").value);
+    return "/manager/reports?" + p.toString();
+  }
+  const pct = (x) => x === null || x === undefined ? "—" : Math.round(x * 100) + "%";
+  const mn = (x) => x === null || x === undefined ? "—" : m(x) + " 分";
+  $("r-show").onclick = async () => {
+    try {
+      const rows = await SH.api("GET", reportQuery("json"), undefined, token);
+      const tb = $("report-table").tBodies[0]; tb.innerHTML = "";
+      const maxT = Math.max(1, ...rows.map(r => r.tickets));
+      rows.forEach(r => { const tr = tb.insertRow(); tr.dataset.group = r.group;
+        const n = r.ratings.reduce((a, b) => a + b, 0) || 1;
+        const dist = r.ratings.map((c, i) => `<span title="${i + 1}: ${c}" class="hbar" style="width:${Math.round(40 * c / n)}px;opacity:${0.35 + i * 0.16}"></span>`).join("");
+        tr.innerHTML = `<td>${SH.esc(r.period)}</td><td>${SH.esc(r.group)} ${SH.esc(r.name || "")}</td><td class="num"><span class="hbar" style="width:${Math.round(80 * r.tickets / maxT)}px"></span>${r.tickets}</td><td class="num">${r.served}</td><td class="num">${r.no_shows}</td><td class="num">${mn(r.mean_wait_s)}</td><td class="num">${mn(r.p90_wait_s)}</td><td class="num">${mn(r.mean_service_s)}</td><td class="num">${pct(r.on_time_rate)}</td><td class="num">${pct(r.early_rate)}</td><td class="num">${pct(r.satisfaction)}</td><td>${dist} ${r.ratings.join("/")}</td>`; });
+      $("r-msg").textContent = rows.length ? "" : "无数据 no data";
+    } catch (e) { $("r-msg").textContent = ptext(e); }
+  };
+  async function download(format) {
+    try {
+      const r = await fetch("/api/v1" + reportQuery(format), { headers: { Authorization: "Bearer " + token } });
+      if (!r.ok) { const p = await r.json(); $("r-msg").textContent = p.message_zh + " — " + (p.detail || ""); return; }
+      const url = URL.createObjectURL(await r.blob());
+      const a = document.createElement("a"); a.href = url; a.download = "report-" + ($("r-from").value || "today") + "." + format; document.body.appendChild(a); a.click(); a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (e) { $("r-msg").textContent = String(e); }
+  }
+  $("r-csv").onclick = () => download("csv");
+  $("r-xlsx").onclick = () => download("xlsx");
 
   async function start() {
     let me;

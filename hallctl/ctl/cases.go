@@ -1,0 +1,451 @@
+package ctl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/servicehall/servicehall/hallctl/casesys"
+	"github.com/servicehall/servicehall/hallctl/config"
+	"github.com/servicehall/servicehall/hallctl/queue"
+	"github.com/servicehall/servicehall/hallctl/report"
+	"github.com/servicehall/servicehall/hallctl/store"
+	"github.com/servicehall/servicehall/wire"
+)
+
+// This file wires hallctl/casesys into the controller (docs/casesys.md):
+// a case with a serial number at acceptance (the queue's "started"), the
+// receipt on the window's printer, identity and clerk records, the webhook
+// outbox, the inbound case API, the supervision monitor and reports.
+
+func init() {
+	config.RegisterCheck("case_system", func(c *config.Config) []config.Problem {
+		_, _, ps := CaseConfig(c)
+		return ps
+	})
+}
+
+// CaseConfig decodes the hall config's `case_system:` and `holidays:`
+// sections and validates them; problems carry file, line and key.
+func CaseConfig(cfg *config.Config) (casesys.Config, []casesys.Holiday, []config.Problem) {
+	var cs casesys.Config
+	var hs []casesys.Holiday
+	ps := cfg.DecodeSection("case_system", &cfg.CaseSystem, &cs)
+	ps = append(ps, cfg.DecodeSection("holidays", &cfg.Holidays, &hs)...)
+	if len(ps) > 0 {
+		return cs, hs, ps
+	}
+	err := cs.Validate(hs, func(code string) bool { return cfg.Item(code) != nil })
+	var ce *casesys.ConfigError
+	switch {
+	case err == nil:
+	case errors.As(err, &ce):
+		for _, p := range ce.Problems {
+			key, msg, ok := strings.Cut(p, ": ")
+			if !ok {
+				key, msg = "case_system", p
+			}
+			ps = append(ps, cfg.Problemf(key, "%s", msg))
+		}
+	default:
+		ps = append(ps, cfg.Problemf("case_system", "%v", err))
+	}
+	return cs, hs, ps
+}
+
+// caseSys is the controller's part of the case system.
+type caseSys struct {
+	cfg     casesys.Config // with defaults
+	cal     *casesys.Calendar
+	monitor *casesys.Monitor
+	reg     *casesys.Registry // nil without Options.CaseStore
+	api     http.Handler
+	outbox  *casesys.Outbox
+
+	mu       sync.Mutex // guards what follows (writers also hold a unit)
+	acc      *casesys.Acceptor
+	accepted map[int64]string // ticket → serial
+	clerks   map[int]string   // window → signed-in clerk
+
+	monMu    sync.Mutex
+	monSeq   int64  // log records the monitor has seen
+	monPrune string // the last local day the monitor's ledger was pruned
+}
+
+// keepDays is how long the monitor keeps tickets and ratings (open
+// promised cases stay until completed); reports read the log itself.
+const keepDays = 90
+
+func toStore(r LogRecord) store.Record {
+	return store.Record{Seq: r.Seq, At: r.At, Stream: r.Stream, Type: r.Type, Key: r.Key, Data: r.Data}
+}
+
+func fromStore(r store.Record) LogRecord {
+	return LogRecord{Seq: r.Seq, At: r.At, Stream: r.Stream, Type: r.Type, Key: r.Key, Data: r.Data}
+}
+
+// newCaseSys builds the case system from the log: the serial counter from
+// the case stream, the monitor's ledger from the whole log.
+func (c *Controller) newCaseSys(ctx context.Context) (*caseSys, error) {
+	raw, hs, ps := CaseConfig(c.cfg)
+	if len(ps) > 0 {
+		return nil, &config.Error{Problems: ps}
+	}
+	cal, err := casesys.NewCalendar(hs)
+	if err != nil {
+		return nil, err
+	}
+	cs := &caseSys{cfg: raw.WithDefaults(), cal: cal, accepted: map[int64]string{}, clerks: map[int]string{}}
+	if cs.acc, err = casesys.NewAcceptor(c.cfg, raw, cal); err != nil {
+		return nil, err
+	}
+	err = c.units.Read(ctx, casesys.CaseStream, 0, func(r LogRecord) error {
+		if r.Type != "accepted" {
+			return nil
+		}
+		var cas casesys.Case
+		if err := json.Unmarshal(r.Data, &cas); err == nil {
+			cs.accepted[cas.Ticket] = cas.Serial
+		}
+		return cs.acc.Replay(toStore(r))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replay case log: %w", err)
+	}
+	err = c.units.Read(ctx, casesys.ClerkStream, 0, func(r LogRecord) error {
+		var s casesys.ClerkShift
+		if json.Unmarshal(r.Data, &s) == nil && s.Window != 0 {
+			if r.Type == "signed_out" {
+				s.Clerk = ""
+			}
+			cs.clerks[s.Window] = s.Clerk
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replay clerk log: %w", err)
+	}
+	cs.monitor = casesys.NewMonitor(casesys.NewLedger(c.cfg), raw, cal, c.clock.Now)
+	if err := c.syncMonitor(ctx, cs); err != nil {
+		return nil, fmt.Errorf("replay log for supervision: %w", err)
+	}
+	c.o.Registry.MustRegister(cs.monitor)
+	if st := c.o.CaseStore; st != nil {
+		cs.reg = casesys.NewRegistry(st)
+		key, err := raw.InboundKey()
+		if err != nil {
+			return nil, fmt.Errorf("case_system inbound key: %w", err)
+		}
+		cs.api = casesys.NewAPI(cs.reg, casesys.APIOpts{Prefix: "/api/v1/cases", Key: key, Clock: c.clock,
+			Logger: c.log.With("part", "cases")})
+		if cs.cfg.Webhook != nil {
+			secret, err := raw.WebhookSecret()
+			if err != nil {
+				return nil, fmt.Errorf("case_system webhook secret: %w", err)
+			}
+			cs.outbox, err = casesys.OpenOutbox(ctx, st, casesys.OutboxOpts{Hall: c.cfg.Hall.ID, Webhook: *cs.cfg.Webhook,
+				Secret: secret, RawIdentity: raw.RawIdentity, Clock: c.clock, Logger: c.log.With("part", "outbox")})
+			if err != nil {
+				return nil, err
+			}
+			ob := cs.outbox
+			gauge := func(name, help string, f func(casesys.OutboxStats) float64) prometheus.Collector {
+				return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(ob.Stats()) })
+			}
+			c.o.Registry.MustRegister(
+				gauge("servicehall_outbox_pending", "Case events not yet delivered to the case system.", func(s casesys.OutboxStats) float64 { return float64(s.Pending) }),
+				gauge("servicehall_outbox_dead", "Case events in the dead-letter list.", func(s casesys.OutboxStats) float64 { return float64(s.Dead) }),
+				gauge("servicehall_outbox_delivered", "Case events delivered since start.", func(s casesys.OutboxStats) float64 { return float64(s.Delivered) }),
+			)
+		}
+	}
+	return cs, nil
+}
+
+// syncMonitor feeds the monitor every record committed since it last looked
+// (units' own commits, and the registry's status changes).
+func (c *Controller) syncMonitor(ctx context.Context, cs *caseSys) error {
+	cs.monMu.Lock()
+	defer cs.monMu.Unlock()
+	now := c.clock.Now().In(c.cfg.Loc)
+	if day := now.Format(casesys.DateLayout); day != cs.monPrune {
+		cs.monPrune = day
+		cut := now.AddDate(0, 0, -keepDays).Format(casesys.DateLayout)
+		cs.monitor.View(func(l *casesys.Ledger) { l.ForgetBefore(cut) })
+	}
+	return c.units.Read(ctx, "", cs.monSeq, func(r LogRecord) error {
+		cs.monitor.Apply(toStore(r))
+		cs.monSeq = r.Seq
+		return nil
+	})
+}
+
+// committed runs after every commit that appended records.
+func (c *Controller) committed() {
+	cs := c.cases
+	if cs == nil {
+		return
+	}
+	if err := c.syncMonitor(context.Background(), cs); err != nil {
+		c.log.Error("supervision: read log", "err", err)
+	}
+	if cs.outbox != nil {
+		cs.outbox.Notify()
+	}
+}
+
+// signIn records the clerk working a window when it changes.
+func (c *Controller) signIn(ctx context.Context, window int, clerk string) {
+	cs := c.cases
+	if cs == nil || clerk == "" {
+		return
+	}
+	cs.mu.Lock()
+	same := cs.clerks[window] == clerk
+	cs.mu.Unlock()
+	if same {
+		return
+	}
+	if _, err := c.units.Append(ctx, fromStore(casesys.ClerkRecord(window, clerk, c.clock.Now()))); err != nil {
+		c.log.Error("record clerk sign-in", "window", window, "err", err)
+		return
+	}
+	cs.mu.Lock()
+	cs.clerks[window] = clerk
+	cs.mu.Unlock()
+}
+
+// acceptances lists the cases to open for "started" events; the caller
+// holds c.mu (the engine is read for the ticket's number and item).
+func (c *Controller) acceptances(evs []queue.Event, window int) []casesys.Acceptance {
+	var out []casesys.Acceptance
+	for _, ev := range evs {
+		if ev.Type != queue.EvStarted {
+			continue
+		}
+		t, ok := c.desk.Engine().Ticket(ev.Ticket)
+		if !ok {
+			continue
+		}
+		w := ev.Window
+		if w == 0 {
+			w = window
+		}
+		out = append(out, casesys.Acceptance{Ticket: t.ID, Number: t.Number, Item: t.Item, Window: w, At: ev.At})
+	}
+	return out
+}
+
+// accept opens the case of a ticket whose service started (受理): a serial
+// number, the case record and registry entry in the caller's unit, and the
+// receipt on the window's printer once the unit commits.
+func (c *Controller) accept(ctx context.Context, a casesys.Acceptance) {
+	cs := c.cases
+	if cs == nil {
+		return
+	}
+	cs.mu.Lock()
+	if _, done := cs.accepted[a.Ticket]; done {
+		cs.mu.Unlock()
+		return // started again after a transfer: one case per ticket
+	}
+	a.Clerk = cs.clerks[a.Window]
+	cas, w, err := cs.acc.Accept(a)
+	cs.mu.Unlock()
+	if err != nil {
+		c.log.Error("open case", "ticket", a.Ticket, "item", a.Item, "err", err)
+		return
+	}
+	recs := make([]LogRecord, len(w.Records))
+	for i, r := range w.Records {
+		recs[i] = fromStore(r)
+	}
+	if _, err := c.units.Append(ctx, recs...); err != nil {
+		c.log.Error("record case", "serial", cas.Serial, "err", err)
+		return
+	}
+	for _, p := range w.Puts {
+		if err := c.units.Put(ctx, p.Bucket, p.Key, p.Val); err != nil {
+			c.log.Error("register case", "serial", cas.Serial, "err", err)
+			return
+		}
+	}
+	cs.mu.Lock()
+	cs.accepted[a.Ticket] = cas.Serial
+	cs.mu.Unlock()
+	ps := c.bus.Find(func(_ string, d wire.DeviceInfo) bool { return d.Kind == wire.KindPrinter && d.Window == a.Window })
+	if len(ps) == 0 {
+		c.log.Debug("no printer at the window: acceptance receipt not printed", "window", a.Window, "serial", cas.Serial)
+		return
+	}
+	args := cs.acc.Receipt(cas, c.cfg.Server.PublicURL)
+	if _, err := c.bus.Dispatch(ctx, ps[0].Agent, ps[0].Device.ID, wire.CmdPrint, args, c.ttl()); err != nil {
+		c.log.Error("print acceptance receipt", "agent", ps[0].Agent, "device", ps[0].Device.ID, "err", err)
+	}
+}
+
+// recordIdentity binds an ID-card read to a ticket (masked forms and the
+// keyed hash only), in the caller's unit.
+func (c *Controller) recordIdentity(ctx context.Context, id casesys.Identity) {
+	if c.cases == nil || id.Ticket == 0 {
+		return
+	}
+	key := "ticket-" + strconv.FormatInt(id.Ticket, 10)
+	if id.Window != 0 {
+		key += "-w" + strconv.Itoa(id.Window)
+	}
+	if _, err := c.units.Append(ctx, fromStore(casesys.IdentityRecord(id, c.clock.Now(), key))); err != nil {
+		c.log.Error("record identity", "ticket", id.Ticket, "err", err)
+	}
+}
+
+// onWindowCard binds a card read at a window's ID reader to the ticket
+// the window serves (or has called).
+func (c *Controller) onWindowCard(ctx context.Context, window int, cd wire.Card) {
+	if c.cases == nil {
+		return
+	}
+	var ticket int64
+	c.View(func(e *queue.Engine) {
+		if v, ok := e.Window(window); ok {
+			ticket = v.Current
+		}
+	})
+	if ticket == 0 {
+		return
+	}
+	id := casesys.IdentityFromCard(ticket, window, cd)
+	c.recordIdentity(ctx, id)
+	if ob := c.cases.outbox; ob != nil && cd.Raw != nil {
+		ob.AttachRaw(ticket, *cd.Raw)
+	}
+}
+
+// Case-system errors.
+var (
+	ErrCasesOff        = errors.New("the case registry is not available")
+	ErrUnknownFollowUp = errors.New("no follow-up for this ticket")
+	ErrFollowUpClosed  = errors.New("follow-up already closed")
+)
+
+// Supervision returns the 电子监察 alerts now (empty without a case system).
+func (c *Controller) Supervision(ctx context.Context) []casesys.Alert {
+	if c.cases == nil {
+		return nil
+	}
+	_ = c.syncMonitor(ctx, c.cases)
+	return c.cases.monitor.Alerts()
+}
+
+// FollowUps is the 好差评 follow-up list (ratings of 2 or less).
+func (c *Controller) FollowUps(ctx context.Context) []casesys.FollowUp {
+	if c.cases == nil {
+		return nil
+	}
+	_ = c.syncMonitor(ctx, c.cases)
+	return c.cases.monitor.FollowUps()
+}
+
+// CloseFollowUp records that a manager followed a low rating up.
+func (c *Controller) CloseFollowUp(ctx context.Context, ticket int64, note, by string) (f casesys.FollowUp, err error) {
+	var found *casesys.FollowUp
+	for _, x := range c.FollowUps(ctx) {
+		if x.Ticket == ticket {
+			found = &x
+		}
+	}
+	if found == nil {
+		return casesys.FollowUp{}, ErrUnknownFollowUp
+	}
+	if found.Closed {
+		return *found, ErrFollowUpClosed
+	}
+	ctx = c.units.Begin(ctx)
+	rec := casesys.FollowUpRecord(casesys.FollowUpClosed{Ticket: ticket, Note: note, By: by, At: c.clock.Now()})
+	_, err = c.units.Append(ctx, fromStore(rec))
+	if cerr := c.units.Commit(ctx); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, store.ErrDuplicateKey) {
+		return *found, ErrFollowUpClosed // closed at the same moment by another request
+	}
+	if err != nil {
+		return casesys.FollowUp{}, err
+	}
+	for _, x := range c.FollowUps(context.WithoutCancel(ctx)) {
+		if x.Ticket == ticket {
+			return x, nil
+		}
+	}
+	return *found, nil
+}
+
+// CaseAPI is the inbound case API to mount at /api/v1/cases/ (nil when the
+// controller has no case store).
+func (c *Controller) CaseAPI() http.Handler {
+	if c.cases == nil {
+		return nil
+	}
+	return c.cases.api
+}
+
+// CaseProgress is a case's progress for kiosks and the receipt's QR page.
+func (c *Controller) CaseProgress(ctx context.Context, serial string) (casesys.Progress, error) {
+	if c.cases == nil || c.cases.reg == nil {
+		return casesys.Progress{}, ErrCasesOff
+	}
+	if _, err := casesys.ParseSerial(serial); err != nil {
+		return casesys.Progress{}, err
+	}
+	cas, err := c.cases.reg.Get(ctx, serial)
+	if err != nil {
+		return casesys.Progress{}, err
+	}
+	return casesys.ProgressOf(cas), nil
+}
+
+// SetCaseStatus changes a case's status from the manager console (the
+// built-in case registry of a hall without an external case system).
+func (c *Controller) SetCaseStatus(ctx context.Context, ch casesys.StatusChange) (casesys.Progress, error) {
+	if c.cases == nil || c.cases.reg == nil {
+		return casesys.Progress{}, ErrCasesOff
+	}
+	if ch.At.IsZero() {
+		ch.At = c.clock.Now()
+	}
+	cas, _, err := c.cases.reg.SetStatus(ctx, ch)
+	if err != nil {
+		return casesys.Progress{}, err
+	}
+	c.committed()
+	return casesys.ProgressOf(cas), nil
+}
+
+// Outbox is the webhook connector (nil without case_system.webhook).
+func (c *Controller) Outbox() *casesys.Outbox {
+	if c.cases == nil {
+		return nil
+	}
+	return c.cases.outbox
+}
+
+// Report computes a report from the whole event log (report.Compute over
+// a fresh ledger, so any past range is right).
+func (c *Controller) Report(ctx context.Context, o report.Opts) ([]report.Row, error) {
+	l := casesys.NewLedger(c.cfg)
+	err := c.units.Read(ctx, "", 0, func(r LogRecord) error {
+		l.Apply(toStore(r))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return report.Compute(l, c.cfg, o)
+}
