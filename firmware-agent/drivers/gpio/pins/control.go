@@ -43,26 +43,22 @@ func ServeControl(ctx context.Context, path string, press func(line string) erro
 		return fmt.Errorf("control pipe %s: %w", path, err)
 	}
 	defer os.Remove(path)
-	stop := context.AfterFunc(ctx, func() {
-		// Unblock a reader waiting in open(2) for a writer.
-		if f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-			f.Close()
-		}
-	})
+	// Opened read-write, the pipe always has a writer (us), so the reader
+	// never sees EOF between two writers: closing and reopening it there
+	// would throw away a line written in between.
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("control pipe %s: %w", path, err)
+	}
+	stop := context.AfterFunc(ctx, func() { f.Close() })
 	defer stop()
-	for ctx.Err() == nil {
-		f, err := os.OpenFile(path, os.O_RDONLY, 0)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil
-			}
-			return fmt.Errorf("control pipe %s: %w", path, err)
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() && ctx.Err() == nil {
-			_ = press(strings.TrimSpace(sc.Text()))
-		}
-		f.Close()
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() && ctx.Err() == nil {
+		_ = press(strings.TrimSpace(sc.Text()))
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil && !errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("control pipe %s: %w", path, err)
 	}
 	return nil
 }

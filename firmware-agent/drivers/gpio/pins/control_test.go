@@ -11,7 +11,7 @@ import (
 func TestServeControlPassesLinesAndCleansUp(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dev", "press")
 	ctx, cancel := context.WithCancel(context.Background())
-	got := make(chan string, 10)
+	got := make(chan string, 100)
 	done := make(chan error, 1)
 	go func() { done <- ServeControl(ctx, path, func(l string) error { got <- l; return nil }) }()
 	// Wait for the pipe to exist (created by the goroutine).
@@ -40,6 +40,23 @@ func TestServeControlPassesLinesAndCleansUp(t *testing.T) {
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatalf("line %q never arrived", want)
+		}
+	}
+	// Writers one right after another: none of their lines may be lost
+	// while the reader moves from one writer to the next.
+	for i := 0; i < 50; i++ {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString("x\n")
+		f.Close()
+	}
+	for i := 0; i < 50; i++ {
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %d of 50 back-to-back presses arrived", i)
 		}
 	}
 	cancel()
