@@ -152,18 +152,10 @@ devices:
 
 func waitAgent(t *testing.T, c *controller, id string) {
 	t.Helper()
-	deadline := time.After(15 * time.Second)
-	for {
-		for _, ag := range c.a.Controller.Bus().Agents() {
-			if ag.ID == id && ag.Online && len(ag.Devices) >= 2 {
-				return
-			}
-		}
-		select {
-		case <-c.a.Controller.Bus().Changed():
-		case <-deadline:
-			t.Fatalf("agent %s never registered", id)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := c.a.Controller.Bus().WaitAgent(ctx, id, 2); err != nil {
+		t.Fatal(err)
 	}
 }
 

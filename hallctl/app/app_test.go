@@ -154,18 +154,10 @@ func (d *device) nextCmd(t *testing.T) cmdSeen {
 // waitRegistered waits until the controller's registry lists the agent's devices.
 func waitRegistered(t *testing.T, a *App, agent string, n int) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		for _, ag := range a.Controller.Bus().Agents() {
-			if ag.ID == agent && len(ag.Devices) >= n && ag.Online {
-				return
-			}
-		}
-		select {
-		case <-a.Controller.Bus().Changed():
-		case <-deadline:
-			t.Fatalf("agent %s never registered", agent)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Controller.Bus().WaitAgent(ctx, agent, n); err != nil {
+		t.Fatal(err)
 	}
 }
 

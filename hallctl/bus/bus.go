@@ -416,6 +416,7 @@ func (b *Bus) retry(ctx context.Context) {
 	b.mu.Lock()
 	var resend []*waiter
 	var drop []*waiter
+	outcome := map[*waiter]string{}
 	for id, w := range b.waiters {
 		sent := w.pc.Msg.TS.Time
 		due := sent.Add(time.Duration(w.attempt) * b.o.RetryEvery)
@@ -423,10 +424,12 @@ func (b *Bus) retry(ctx context.Context) {
 		case w.pc.Msg.Expired(now):
 			delete(b.waiters, id)
 			drop = append(drop, w)
+			outcome[w] = "expired"
 			w.done <- wire.AckMsg{ID: id, Status: wire.AckExpired, Code: "_expired"}
 		case !now.Before(due) && w.attempt >= b.o.MaxAttempts:
 			delete(b.waiters, id)
 			drop = append(drop, w)
+			outcome[w] = "lost"
 			w.done <- wire.AckMsg{ID: id, Status: wire.AckFailed, Code: "_no_ack"}
 		case !now.Before(due):
 			resend = append(resend, w)
@@ -434,8 +437,8 @@ func (b *Bus) retry(ctx context.Context) {
 	}
 	b.mu.Unlock()
 	for _, w := range drop {
-		b.o.Metrics.CommandOutcome(w.name, "lost")
-		b.log.Warn("command got no ack", "id", w.pc.Msg.ID, "topic", w.pc.Topic, "attempts", w.attempt)
+		b.o.Metrics.CommandOutcome(w.name, outcome[w])
+		b.log.Warn("command got no ack", "id", w.pc.Msg.ID, "topic", w.pc.Topic, "attempts", w.attempt, "outcome", outcome[w])
 		b.queueDelete(w.pc.Msg.ID)
 	}
 	for _, w := range resend {
@@ -689,6 +692,23 @@ func (b *Bus) Find(match func(agent string, d wire.DeviceInfo) bool) []Target {
 		}
 	}
 	return out
+}
+
+// WaitAgent blocks until agent id is online and has announced at least
+// devices devices, or ctx ends.
+func (b *Bus) WaitAgent(ctx context.Context, id string, devices int) error {
+	for {
+		for _, a := range b.Agents() {
+			if a.ID == id && a.Online && len(a.Devices) >= devices {
+				return nil
+			}
+		}
+		select {
+		case <-b.Changed():
+		case <-ctx.Done():
+			return fmt.Errorf("agent %s not registered: %w", id, ctx.Err())
+		}
+	}
 }
 
 // Target is a device to send to.

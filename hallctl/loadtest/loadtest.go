@@ -131,7 +131,10 @@ func Measure(ctx context.Context, brokerKind string, multiple float64, n int, lo
 		Devices: []wire.DeviceInfo{{ID: "printer-1", Kind: wire.KindPrinter}, {ID: "btn-1", Kind: wire.KindButton, Item: "HR-001"}}}
 	dev.Publish(wire.AgentInfo(hall, agent), 1, true, wire.Marshal(info)).WaitTimeout(5 * time.Second)
 	dev.Publish(wire.AgentStatus(hall, agent), 1, true, wire.Online).WaitTimeout(5 * time.Second)
-	if err := waitAgent(a, agent); err != nil {
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	err = a.Controller.Bus().WaitAgent(wctx, agent, 2)
+	wcancel()
+	if err != nil {
 		return Run{}, err
 	}
 
@@ -177,22 +180,6 @@ out:
 		r.P50ms, r.P99ms, r.MaxMs = ms(r.P50), ms(r.P99), ms(r.Max)
 	}
 	return r, nil
-}
-
-func waitAgent(a *app.App, agent string) error {
-	deadline := time.After(10 * time.Second)
-	for {
-		for _, ag := range a.Controller.Bus().Agents() {
-			if ag.ID == agent && len(ag.Devices) == 2 {
-				return nil
-			}
-		}
-		select {
-		case <-a.Controller.Bus().Changed():
-		case <-deadline:
-			return errors.New("load device never registered")
-		}
-	}
 }
 
 // rank is the nearest-rank index of percentile p among n sorted values.

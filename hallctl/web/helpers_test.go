@@ -242,17 +242,9 @@ func (d *device) emit(t testing.TB, dev, typ string, data any) {
 
 func waitRegistered(t testing.TB, h *hall, agent string, n int) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		for _, ag := range h.Controller.Bus().Agents() {
-			if ag.ID == agent && len(ag.Devices) >= n && ag.Online {
-				return
-			}
-		}
-		select {
-		case <-h.Controller.Bus().Changed():
-		case <-deadline:
-			t.Fatalf("agent %s never registered", agent)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Controller.Bus().WaitAgent(ctx, agent, n); err != nil {
+		t.Fatal(err)
 	}
 }
