@@ -122,16 +122,11 @@ func (k *Keypad) Stats() Stats {
 func (k *Keypad) Run(ctx context.Context) error {
 	path := k.cfg.Port
 	if k.cfg.Emulate {
-		link, err := keypademu.TempLink("keypad-" + k.cfg.ID)
-		if err != nil {
-			return fmt.Errorf("caller-keypad %s: emulator: %w", k.cfg.ID, err)
-		}
-		defer os.RemoveAll(filepath.Dir(link))
-		emu, err := keypademu.New(link)
+		emu, stop, err := StartEmulator("keypad-"+k.cfg.ID, keypademu.New)
 		if err != nil {
 			return fmt.Errorf("caller-keypad %s: %w", k.cfg.ID, err)
 		}
-		defer emu.Close()
+		defer stop()
 		k.mu.Lock()
 		k.emu = emu
 		k.mu.Unlock()
@@ -155,6 +150,28 @@ func (k *Keypad) Run(ctx context.Context) error {
 				}
 			}
 		})
+}
+
+// StartEmulator runs a serial emulator (the keypad's or the scanner's)
+// behind a temporary stable link for emulate mode; stop closes it and
+// removes the link.
+func StartEmulator[E interface {
+	Path() string
+	Close() error
+}](name string, newEmu func(link string) (E, error)) (emu E, stop func(), err error) {
+	link, err := keypademu.TempLink(name)
+	if err != nil {
+		return emu, nil, fmt.Errorf("emulator: %w", err)
+	}
+	emu, err = newEmu(link)
+	if err != nil {
+		os.RemoveAll(filepath.Dir(link))
+		return emu, nil, fmt.Errorf("emulator: %w", err)
+	}
+	return emu, func() {
+		emu.Close()
+		os.RemoveAll(filepath.Dir(link))
+	}, nil
 }
 
 // LoopEnv is what ReadLoop needs.

@@ -21,15 +21,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/jonboulle/clockwork"
 
 	"github.com/servicehall/servicehall/firmware-agent/device"
 	"github.com/servicehall/servicehall/firmware-agent/drivers/keypad"
-	"github.com/servicehall/servicehall/firmware-agent/drivers/keypad/keypademu"
 	"github.com/servicehall/servicehall/firmware-agent/drivers/scanner/scanneremu"
 	"github.com/servicehall/servicehall/firmware-agent/serialport"
 	"github.com/servicehall/servicehall/wire"
@@ -100,16 +97,11 @@ func (s *Scanner) Stats() LineStats {
 func (s *Scanner) Run(ctx context.Context) error {
 	path := s.cfg.Port
 	if s.cfg.Emulate {
-		link, err := keypademu.TempLink("scanner-" + s.cfg.ID)
-		if err != nil {
-			return fmt.Errorf("qr-scanner %s: emulator: %w", s.cfg.ID, err)
-		}
-		defer os.RemoveAll(filepath.Dir(link))
-		emu, err := scanneremu.New(link)
+		emu, stop, err := keypad.StartEmulator("scanner-"+s.cfg.ID, scanneremu.New)
 		if err != nil {
 			return fmt.Errorf("qr-scanner %s: %w", s.cfg.ID, err)
 		}
-		defer emu.Close()
+		defer stop()
 		s.mu.Lock()
 		s.emu = emu
 		s.mu.Unlock()
