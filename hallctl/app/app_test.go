@@ -242,7 +242,7 @@ func TestCallNextDrivesLEDAndSpeaker(t *testing.T) {
 	}
 	var sp wire.Speak
 	_ = json.Unmarshal(c.Msg.Args, &sp)
-	if sp.Text != "请A零零一号到2号窗口办理" {
+	if sp.Text != "请A001号到2号窗口办理" {
 		t.Errorf("speak text %q", sp.Text)
 	}
 	select {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/servicehall/servicehall/hallctl/bus"
@@ -209,25 +208,11 @@ func (c *Controller) announce(ctx context.Context, call Call) {
 	}
 }
 
-// SpeakText is the announcement for a call; digits are spelt one by one
-// ("A001" → "A零零一号") so that the voice never reads "one hundred".
+// SpeakText is the announcement for a call. It carries the number as
+// printed; the speaker driver reads it digit by digit ("A001" →
+// "A零零一号"), as rendering is the agent's job.
 func SpeakText(number string, window int) string {
-	return "请" + SpellDigits(number) + "号到" + strconv.Itoa(window) + "号窗口办理"
-}
-
-// SpellDigits writes each ASCII digit as its hanzi.
-func SpellDigits(s string) string {
-	const d = "零一二三四五六七八九"
-	digits := []rune(d)
-	var b strings.Builder
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
-			b.WriteRune(digits[r-'0'])
-		} else {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
+	return "请" + number + "号到" + strconv.Itoa(window) + "号窗口办理"
 }
 
 const displayBucket = "display"
