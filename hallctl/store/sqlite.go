@@ -115,6 +115,10 @@ type Log struct {
 
 	records, txs, requests, failed atomic.Uint64
 
+	failure  atomic.Pointer[error]               // first I/O failure: the log refuses writes after it
+	fileInfo os.FileInfo                         // the database file as opened (Check compares)
+	onCommit atomic.Pointer[func(recs []Record)] // see OnCommit
+
 	mu     sync.RWMutex // guards closed against sends on reqs
 	closed bool
 	reqs   chan *request
@@ -152,6 +156,10 @@ func Open(ctx context.Context, path string, opts Options) (*Log, error) {
 		done: make(chan struct{}),
 	}
 	if err := l.open(ctx); err != nil {
+		l.closeDBs()
+		return nil, fmt.Errorf("open event log %s: %w", abs, err)
+	}
+	if l.fileInfo, err = os.Stat(abs); err != nil {
 		l.closeDBs()
 		return nil, fmt.Errorf("open event log %s: %w", abs, err)
 	}
@@ -271,6 +279,9 @@ func (l *Log) submit(ctx context.Context, r *request) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := l.Err(); err != nil {
+		return err
+	}
 	r.reply = make(chan struct{})
 	l.mu.RLock()
 	if l.closed {
@@ -330,14 +341,26 @@ func (l *Log) commitGroup(group []*request) {
 		for _, r := range group {
 			if r.err == nil {
 				r.err = err
-				r.seqs = nil
 			}
+			r.seqs = nil
 		}
+	}
+	if err := l.Err(); err != nil {
+		fail(err)
+		return
+	}
+	// ioFail: the log could not write. Nothing of the group is committed and
+	// nothing after it will be (it could depend on what was lost).
+	ioFail := func(tx *sql.Tx, err error) {
+		if tx != nil {
+			tx.Rollback()
+		}
+		l.fail(err)
+		fail(l.Err())
 	}
 	tx, err := l.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		l.log.Error("event log: begin", "err", err)
-		fail(fmt.Errorf("begin: %w", err))
+		ioFail(nil, fmt.Errorf("begin: %w", err))
 		return
 	}
 	now := l.clock.Now()
@@ -346,28 +369,29 @@ func (l *Log) commitGroup(group []*request) {
 	for _, r := range group {
 		if !single {
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT req"); err != nil {
-				fail(fmt.Errorf("savepoint: %w", err))
-				tx.Rollback()
+				ioFail(tx, fmt.Errorf("savepoint: %w", err))
 				return
 			}
 		}
 		r.err = l.apply(ctx, tx, r, now)
+		if r.err != nil && !isLogical(r.err) {
+			ioFail(tx, r.err)
+			return
+		}
 		if single {
 			break
 		}
 		if r.err != nil {
 			r.seqs = nil
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO req; RELEASE req"); err != nil {
-				fail(fmt.Errorf("rollback to savepoint: %w", err))
-				tx.Rollback()
+				ioFail(tx, fmt.Errorf("rollback to savepoint: %w", err))
 				return
 			}
 			continue
 		}
 		ok++
 		if _, err := tx.ExecContext(ctx, "RELEASE req"); err != nil {
-			fail(fmt.Errorf("release savepoint: %w", err))
-			tx.Rollback()
+			ioFail(tx, fmt.Errorf("release savepoint: %w", err))
 			return
 		}
 	}
@@ -381,16 +405,23 @@ func (l *Log) commitGroup(group []*request) {
 		return
 	}
 	if err := tx.Commit(); err != nil {
-		l.log.Error("event log: commit", "err", err)
-		fail(fmt.Errorf("commit: %w", err))
+		ioFail(tx, fmt.Errorf("commit: %w", err))
 		return
 	}
 	l.txs.Add(1)
+	var recs []Record
+	hook := l.onCommit.Load()
 	for _, r := range group {
 		if r.err == nil {
 			l.requests.Add(1)
 			l.records.Add(uint64(len(r.seqs)))
+			if hook != nil && r.batch != nil {
+				recs = r.batch.appended(recs, r.seqs, now)
+			}
 		}
+	}
+	if hook != nil && len(recs) > 0 {
+		(*hook)(recs)
 	}
 }
 

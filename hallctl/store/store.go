@@ -179,6 +179,25 @@ func (b *Batch) Delete(bucket, key string) *Batch {
 // Len is the number of writes in the batch.
 func (b *Batch) Len() int { return len(b.ops) }
 
+// appended adds the batch's records, with their sequence numbers (and the
+// commit time where At was zero), to dst.
+func (b *Batch) appended(dst []Record, seqs []int64, now time.Time) []Record {
+	i := 0
+	for _, o := range b.ops {
+		if o.kind != opAppend || i >= len(seqs) {
+			continue
+		}
+		r := o.rec
+		r.Seq = seqs[i]
+		if r.At.IsZero() {
+			r.At = now
+		}
+		dst = append(dst, r)
+		i++
+	}
+	return dst
+}
+
 // Records is the number of records the batch appends.
 func (b *Batch) Records() int { return b.nrec }
 
