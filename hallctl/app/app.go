@@ -137,8 +137,7 @@ func Start(ctx context.Context, o Options) (a *App, err error) {
 	a.Controller, err = ctl.New(ctx, ctl.Options{
 		Config: cfg, Logger: o.Logger, Clock: o.Clock,
 		BrokerURL: a.brokerURL, Username: o.Username, Password: o.Password,
-		HTTPAddr: o.HTTPAddr, Store: storeAdapter{a.Store}, Registry: a.Registry, Mux: o.Mux,
-		CaseStore: a.Store,
+		HTTPAddr: o.HTTPAddr, Store: a.Store, Registry: a.Registry, Mux: o.Mux,
 	})
 	if err != nil {
 		return a, err

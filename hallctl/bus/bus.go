@@ -28,8 +28,23 @@ import (
 // It runs on the bus's event goroutine: a slow handler delays later events,
 // never reorders them.
 type Handler interface {
-	HandleEvent(ctx context.Context, ev Event) error
+	// HandleEvent acts on ev inside tx, the unit of work of the events
+	// handled together: its writes and commands become durable with one
+	// commit, and only then are the events acknowledged to the broker.
+	HandleEvent(ctx context.Context, tx Tx, ev Event) error
 }
+
+// Tx is an open unit of work (the controller's): durable writes made with
+// it commit together, and After actions run once they are on disk.
+type Tx interface {
+	Put(bucket, key string, val []byte)
+	Delete(bucket, key string)
+	// After runs f once the unit has committed (never if it fails).
+	After(f func())
+}
+
+// PendingBucket is the key-value bucket where a Tx keeps in-flight commands.
+const PendingBucket = "pending-cmd"
 
 // Event is a device event with where it came from.
 type Event struct {
@@ -39,10 +54,9 @@ type Event struct {
 	Msg    wire.EventMsg
 }
 
-// Pending persists in-flight commands (the controller's event store).
+// Pending lists the in-flight commands a previous run left (written
+// through Tx into PendingBucket); the controller's store provides it.
 type Pending interface {
-	PutPending(ctx context.Context, c PendingCommand) error
-	DeletePending(ctx context.Context, ids ...string) error
 	ListPending(ctx context.Context) ([]PendingCommand, error)
 }
 
@@ -58,7 +72,7 @@ type Options struct {
 	Logger  *slog.Logger    // default slog.Default()
 	Clock   clockwork.Clock // default real clock
 	Handler Handler
-	Pending Pending // default in memory (not durable)
+	Pending Pending // default: nothing pending at start
 	// SeenCap bounds the in-memory set of handled event ids; default 200000.
 	// The controller seeds it at start (Seed) from the ids its event log
 	// recorded with each effect, so redeliveries after a restart are dropped.
@@ -70,7 +84,7 @@ type Options struct {
 	// Metrics receives counters; default discards them.
 	Metrics Metrics
 	// Batcher groups the effects of the events handled together into one
-	// durable commit; default: none (every write commits on its own).
+	// durable commit (required).
 	Batcher Batcher
 	// MaxBatch bounds how many queued events are handled in one commit;
 	// default 256.
@@ -78,19 +92,27 @@ type Options struct {
 	// OnStatus, when set, is told every device status change (on the MQTT
 	// router goroutine: it must not block).
 	OnStatus func(agent, dev string, s wire.DevStatusMsg)
+	// OnInfo, when set, is told every agent birth (info) that changed the
+	// registry, so the controller can keep the registry durable and seed it
+	// with Load at the next start (on the router goroutine: must not block).
+	OnInfo func(info wire.InfoMsg)
+	// OnOutcome, when set, is told how every command ended: its ack, or
+	// ErrExpired / ErrNoAck. It runs on the MQTT router or the Run
+	// goroutine: it must not block for long.
+	OnOutcome func(id string, ack wire.AckMsg, err error)
+	// MaxHeld bounds events held back because their device is not known
+	// yet (they wait, unacknowledged, for the agent's info); default 10000.
+	MaxHeld int
 }
 
-// Batcher opens a unit of work that the Handler's writes and the bus's
-// pending commands join (through ctx), and commits it once. Commands
-// dispatched inside a unit are published only after it commits, and events
-// are acknowledged to the broker only after that: nothing leaves the
-// controller, and nothing is acknowledged, before its cause is on disk.
+// Batcher runs f in a unit of work that the Handler's writes and the bus's
+// pending commands join, and commits it once. Commands dispatched inside a
+// unit are published only after it commits, and events are acknowledged to
+// the broker only after that: nothing leaves the controller, and nothing is
+// acknowledged, before its cause is on disk. An error from the commit is
+// returned (and is fatal to the controller).
 type Batcher interface {
-	Begin(ctx context.Context) context.Context
-	// After runs f once the unit in ctx has committed; false when ctx
-	// carries no unit (the caller then acts at once).
-	After(ctx context.Context, f func()) bool
-	Commit(ctx context.Context) error
+	Unit(ctx context.Context, f func(tx Tx) error) error
 }
 
 // Metrics is what the bus counts; the controller backs it with Prometheus.
@@ -108,13 +130,20 @@ func (nopMetrics) Duplicate()                    {}
 func (nopMetrics) CommandOutcome(string, string) {}
 func (nopMetrics) EventHandled(string)           {}
 
-// Sentinel errors of Send.
+// Sentinel errors of Send and Wait.
 var (
 	ErrUnknownDevice = errors.New("unknown device")
 	ErrExpired       = errors.New("command expired without an ack")
 	ErrNoAck         = errors.New("no ack after retries")
 	ErrNotConnected  = errors.New("not connected to the broker")
 )
+
+// outcome is how a dispatched command ended: an ack, or an error
+// (ErrExpired, ErrNoAck) when none came.
+type outcome struct {
+	ack wire.AckMsg
+	err error
+}
 
 // Agent is what the registry knows of one agent.
 type Agent struct {
@@ -142,7 +171,8 @@ type Bus struct {
 	waiters  map[string]*waiter
 	seen     *memSeen
 	events   chan mqtt.Message
-	changed  chan struct{}
+	changed  chan struct{} // closed and replaced on every registry change
+	held     []mqtt.Message // events whose device is not known yet
 	acked    []string // ids whose pending entry is to be deleted
 	kick     chan struct{}
 	stopOnce sync.Once
@@ -150,7 +180,7 @@ type Bus struct {
 
 type waiter struct {
 	pc      PendingCommand
-	done    chan wire.AckMsg
+	done    chan outcome
 	attempt int
 	name    string
 }
@@ -177,6 +207,9 @@ func New(o Options) *Bus {
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 256
 	}
+	if o.MaxHeld <= 0 {
+		o.MaxHeld = 10000
+	}
 	b := &Bus{
 		o:       o,
 		log:     o.Logger,
@@ -184,11 +217,11 @@ func New(o Options) *Bus {
 		waiters: map[string]*waiter{},
 		seen:    newMemSeen(o.SeenCap),
 		events:  make(chan mqtt.Message, 4096),
-		changed: make(chan struct{}, 1),
+		changed: make(chan struct{}),
 		kick:    make(chan struct{}, 1),
 	}
 	if o.Pending == nil {
-		b.o.Pending = &memPending{m: map[string]PendingCommand{}}
+		b.o.Pending = noPending{}
 	}
 	return b
 }
@@ -266,56 +299,53 @@ func (b *Bus) Run(ctx context.Context) error {
 // handleBatch handles queued events in one unit of work; once it has
 // committed, the events are marked handled and acknowledged to the broker.
 func (b *Bus) handleBatch(ctx context.Context, msgs []mqtt.Message) error {
-	uctx := ctx
-	if b.o.Batcher != nil {
-		uctx = b.o.Batcher.Begin(ctx)
-	}
-	b.takeAcked(uctx)
 	handled := make([]string, 0, len(msgs))
-	for _, m := range msgs {
-		if id := b.handleEvent(uctx, m); id != "" {
-			handled = append(handled, id)
+	ack := make([]mqtt.Message, 0, len(msgs))
+	err := b.o.Batcher.Unit(ctx, func(tx Tx) error {
+		b.takeAcked(tx)
+		for _, m := range msgs {
+			id, done := b.handleEvent(ctx, tx, m)
+			if id != "" {
+				handled = append(handled, id)
+			}
+			if done {
+				ack = append(ack, m)
+			}
 		}
-	}
-	if b.o.Batcher != nil {
-		if err := b.o.Batcher.Commit(uctx); err != nil {
-			// The events stay unacknowledged: the broker redelivers them to
-			// the next run, which rebuilds its state from the log.
-			return fmt.Errorf("commit %d events: %w", len(msgs), err)
-		}
+		return nil
+	})
+	if err != nil {
+		// The events stay unacknowledged: the broker redelivers them to
+		// the next run, which rebuilds its state from the log.
+		return fmt.Errorf("commit %d events: %w", len(msgs), err)
 	}
 	for _, id := range handled {
 		b.seen.add(id)
 	}
-	for _, m := range msgs {
+	for _, m := range ack {
 		m.Ack()
 	}
 	return nil
 }
 
 // takeAcked moves acknowledged commands' pending entries into the unit.
-func (b *Bus) takeAcked(ctx context.Context) {
+func (b *Bus) takeAcked(tx Tx) {
 	b.mu.Lock()
 	ids := b.acked
 	b.acked = nil
 	b.mu.Unlock()
-	if len(ids) > 0 {
-		if err := b.o.Pending.DeletePending(ctx, ids...); err != nil {
-			b.log.Error("delete pending commands", "n", len(ids), "err", err)
-		}
+	for _, id := range ids {
+		tx.Delete(PendingBucket, id)
 	}
 }
 
 func (b *Bus) flushAcked(ctx context.Context) error {
-	uctx := ctx
-	if b.o.Batcher != nil {
-		uctx = b.o.Batcher.Begin(ctx)
-	}
-	b.takeAcked(uctx)
-	if b.o.Batcher != nil {
-		if err := b.o.Batcher.Commit(uctx); err != nil {
-			return fmt.Errorf("commit acked commands: %w", err)
-		}
+	err := b.o.Batcher.Unit(ctx, func(tx Tx) error {
+		b.takeAcked(tx)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("commit acked commands: %w", err)
 	}
 	return nil
 }
@@ -335,7 +365,7 @@ func (b *Bus) Resume(ctx context.Context) error {
 			continue
 		}
 		t, _ := wire.ParseTopic(pc.Topic, b.o.Hall)
-		w := &waiter{pc: pc, done: make(chan wire.AckMsg, 1), name: t.Name}
+		w := &waiter{pc: pc, done: make(chan outcome, 1), name: t.Name}
 		b.mu.Lock()
 		b.waiters[pc.Msg.ID] = w
 		b.mu.Unlock()
@@ -344,15 +374,21 @@ func (b *Bus) Resume(ctx context.Context) error {
 	return nil
 }
 
-// Send publishes a command to a device and waits for its ack, re-sending the
-// same id every RetryEvery up to MaxAttempts while it has not expired. The
-// command is stored as pending first, so a controller restart re-sends it.
+// Send publishes a command to a device in a unit of its own and waits for
+// its ack, re-sending the same id every RetryEvery up to MaxAttempts while
+// it has not expired. The command is stored as pending first, so a
+// controller restart re-sends it.
 func (b *Bus) Send(ctx context.Context, agent, dev, name string, args any, ttl time.Duration) (wire.AckMsg, error) {
-	w, err := b.Dispatch(ctx, agent, dev, name, args, ttl)
+	var t Ticket
+	err := b.o.Batcher.Unit(ctx, func(tx Tx) error {
+		var err error
+		t, err = b.Dispatch(tx, agent, dev, name, args, ttl)
+		return err
+	})
 	if err != nil {
 		return wire.AckMsg{}, err
 	}
-	return b.Wait(ctx, w)
+	return b.Wait(ctx, t)
 }
 
 // Ticket identifies a dispatched command.
@@ -361,39 +397,37 @@ type Ticket struct {
 	w  *waiter
 }
 
-// Dispatch stores and publishes a command without waiting for the ack.
-func (b *Bus) Dispatch(ctx context.Context, agent, dev, name string, args any, ttl time.Duration) (Ticket, error) {
+// Dispatch stores a command as pending in tx and publishes it once tx
+// commits, without waiting for the ack.
+func (b *Bus) Dispatch(tx Tx, agent, dev, name string, args any, ttl time.Duration) (Ticket, error) {
 	now := b.o.Clock.Now()
 	msg := wire.NewCommand(now, ttl, args)
 	pc := PendingCommand{Topic: wire.Command(b.o.Hall, agent, dev, name), Msg: msg}
-	if err := b.o.Pending.PutPending(ctx, pc); err != nil {
-		return Ticket{}, fmt.Errorf("store pending command: %w", err)
-	}
-	w := &waiter{pc: pc, done: make(chan wire.AckMsg, 1), name: name}
-	b.mu.Lock()
-	b.waiters[msg.ID] = w
-	b.mu.Unlock()
-	if b.o.Batcher == nil || !b.o.Batcher.After(ctx, func() { b.publish(w) }) {
+	tx.Put(PendingBucket, msg.ID, MarshalPending(pc))
+	w := &waiter{pc: pc, done: make(chan outcome, 1), name: name}
+	tx.After(func() {
+		b.mu.Lock()
+		b.waiters[msg.ID] = w
+		b.mu.Unlock()
 		b.publish(w)
-	}
+	})
 	return Ticket{ID: msg.ID, w: w}, nil
 }
 
-// Wait blocks until the command's ack, expiry, retries running out, or ctx.
+// Wait blocks until the command's ack, expiry (ErrExpired), retries
+// running out (ErrNoAck), or ctx. An ack whose status is not done is
+// returned with a nil error: the device answered.
 func (b *Bus) Wait(ctx context.Context, t Ticket) (wire.AckMsg, error) {
 	select {
-	case a := <-t.w.done:
-		switch a.Code {
-		case "_expired":
-			return a, ErrExpired
-		case "_no_ack":
-			return a, ErrNoAck
-		}
-		return a, nil
+	case o := <-t.w.done:
+		return o.ack, o.err
 	case <-ctx.Done():
 		return wire.AckMsg{}, ctx.Err()
 	}
 }
+
+// Valid reports whether t names a dispatched command.
+func (t Ticket) Valid() bool { return t.w != nil }
 
 func (b *Bus) publish(w *waiter) {
 	// Only on an open connection: paho's own resume of publishes stored
@@ -416,7 +450,8 @@ func (b *Bus) retry(ctx context.Context) {
 	b.mu.Lock()
 	var resend []*waiter
 	var drop []*waiter
-	outcome := map[*waiter]string{}
+	status := map[*waiter]string{}
+	results := map[*waiter]outcome{}
 	for id, w := range b.waiters {
 		sent := w.pc.Msg.TS.Time
 		due := sent.Add(time.Duration(w.attempt) * b.o.RetryEvery)
@@ -424,21 +459,26 @@ func (b *Bus) retry(ctx context.Context) {
 		case w.pc.Msg.Expired(now):
 			delete(b.waiters, id)
 			drop = append(drop, w)
-			outcome[w] = "expired"
-			w.done <- wire.AckMsg{ID: id, Status: wire.AckExpired, Code: "_expired"}
+			status[w] = "expired"
+			results[w] = outcomeOf(id, wire.AckExpired, "expired", ErrExpired)
+			w.done <- results[w]
 		case !now.Before(due) && w.attempt >= b.o.MaxAttempts:
 			delete(b.waiters, id)
 			drop = append(drop, w)
-			outcome[w] = "lost"
-			w.done <- wire.AckMsg{ID: id, Status: wire.AckFailed, Code: "_no_ack"}
+			status[w] = "lost"
+			results[w] = outcomeOf(id, wire.AckFailed, "no_ack", ErrNoAck)
+			w.done <- results[w]
 		case !now.Before(due):
 			resend = append(resend, w)
 		}
 	}
 	b.mu.Unlock()
 	for _, w := range drop {
-		b.o.Metrics.CommandOutcome(w.name, outcome[w])
-		b.log.Warn("command got no ack", "id", w.pc.Msg.ID, "topic", w.pc.Topic, "attempts", w.attempt, "outcome", outcome[w])
+		if b.o.OnOutcome != nil {
+			b.o.OnOutcome(w.pc.Msg.ID, results[w].ack, results[w].err)
+		}
+		b.o.Metrics.CommandOutcome(w.name, status[w])
+		b.log.Warn("command got no ack", "id", w.pc.Msg.ID, "topic", w.pc.Topic, "attempts", w.attempt, "outcome", status[w])
 		b.queueDelete(w.pc.Msg.ID)
 	}
 	for _, w := range resend {
@@ -500,6 +540,7 @@ func (b *Bus) onMessage(_ mqtt.Client, m mqtt.Message) {
 		}
 		b.mu.Lock()
 		a := b.agent(t.Agent)
+		same := sameInfo(a.Info, info)
 		a.Info = info
 		old := a.Devices
 		a.Devices = map[string]*Device{}
@@ -512,6 +553,10 @@ func (b *Bus) onMessage(_ mqtt.Client, m mqtt.Message) {
 		}
 		b.mu.Unlock()
 		b.notify()
+		if !same && b.o.OnInfo != nil {
+			b.o.OnInfo(info)
+		}
+		b.releaseHeld(t.Agent)
 	case wire.KindDevStatus:
 		if len(p) == 0 {
 			return
@@ -554,14 +599,24 @@ func (b *Bus) reject(kind string, err error, topic string) {
 }
 
 func (b *Bus) notify() {
-	select {
-	case b.changed <- struct{}{}:
-	default:
-	}
+	b.mu.Lock()
+	close(b.changed)
+	b.changed = make(chan struct{})
+	b.mu.Unlock()
 }
 
-// Changed is signalled (coalesced) when the registry changes.
-func (b *Bus) Changed() <-chan struct{} { return b.changed }
+// Changed returns a channel that is closed at the next registry change.
+// Every caller is woken (a broadcast): take a new channel after each wake.
+func (b *Bus) Changed() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.changed
+}
+
+// sameInfo reports whether two births announce the same devices.
+func sameInfo(a, b wire.InfoMsg) bool {
+	return string(wire.Marshal(a.Devices)) == string(wire.Marshal(b.Devices)) && a.Agent == b.Agent
+}
 
 func (b *Bus) agent(id string) *Agent {
 	a, ok := b.agents[id]
@@ -600,7 +655,14 @@ func (b *Bus) onAck(t wire.Topic, a wire.AckMsg) {
 	if a.Status != wire.AckDone {
 		b.log.Warn("command not done", "id", a.ID, "topic", w.pc.Topic, "status", a.Status, "code", a.Code, "error", a.Error)
 	}
-	w.done <- a
+	w.done <- outcome{ack: a}
+	if b.o.OnOutcome != nil {
+		b.o.OnOutcome(a.ID, a, nil)
+	}
+}
+
+func outcomeOf(id, status, code string, err error) outcome {
+	return outcome{ack: wire.AckMsg{ID: id, Status: status, Code: code}, err: err}
 }
 
 func (b *Bus) queueDelete(id string) {
@@ -613,32 +675,110 @@ func (b *Bus) queueDelete(id string) {
 	}
 }
 
-// handleEvent handles one event inside the current unit; it returns the
-// event id when the event was handled (to be marked seen after commit).
-func (b *Bus) handleEvent(ctx context.Context, m mqtt.Message) string {
+// handleEvent handles one event inside tx. It returns the event id when
+// the event was handled (to be marked seen after commit), and done=false
+// when the event is held back: its device is not known yet (a controller
+// that restarts meets queued events before the agents' retained info), so
+// it waits unacknowledged until the agent's info arrives.
+func (b *Bus) handleEvent(ctx context.Context, tx Tx, m mqtt.Message) (id string, done bool) {
 	t, _ := wire.ParseTopic(m.Topic(), b.o.Hall)
 	msg, err := wire.DecodeEvent(m.Payload())
 	if err != nil {
 		b.reject("event", err, m.Topic())
-		return ""
+		return "", true
 	}
 	if b.seen.has(msg.ID) {
 		b.o.Metrics.Duplicate()
-		return ""
+		return "", true
 	}
 	b.mu.Lock()
-	d := b.device(t.Agent, t.Device).Info
+	d, known := b.knownDevice(t.Agent, t.Device)
+	if !known {
+		if len(b.held) < b.o.MaxHeld {
+			b.held = append(b.held, m)
+			b.mu.Unlock()
+			b.log.Info("event held until its device is known", "type", t.Name, "agent", t.Agent, "device", t.Device, "id", msg.ID)
+			return "", false
+		}
+		b.mu.Unlock()
+		b.reject("event", fmt.Errorf("%w: device %s/%s is unknown and %d events are already held", wire.ErrInvalid, t.Agent, t.Device, b.o.MaxHeld), m.Topic())
+		return "", true
+	}
 	b.mu.Unlock()
 	ev := Event{Agent: t.Agent, Device: d, Type: t.Name, Msg: msg}
 	if b.o.Handler != nil {
-		if err := b.o.Handler.HandleEvent(ctx, ev); err != nil {
+		if err := b.o.Handler.HandleEvent(ctx, tx, ev); err != nil {
 			b.log.Warn("event not handled", "type", t.Name, "agent", t.Agent, "device", t.Device, "id", msg.ID, "err", err)
 			b.o.Metrics.Rejected("event", "handler")
-			return ""
+			return "", true
 		}
 	}
 	b.o.Metrics.EventHandled(t.Name)
-	return msg.ID
+	return msg.ID, true
+}
+
+// knownDevice returns a device's info when its agent has announced it.
+// The caller holds b.mu.
+func (b *Bus) knownDevice(agent, dev string) (wire.DeviceInfo, bool) {
+	a, ok := b.agents[agent]
+	if !ok {
+		return wire.DeviceInfo{}, false
+	}
+	d, ok := a.Devices[dev]
+	if !ok || d.Info.Kind == "" {
+		return wire.DeviceInfo{}, false
+	}
+	return d.Info, true
+}
+
+// releaseHeld queues again the held events of agent (its info arrived).
+// It runs on the router goroutine; the events channel is drained by Run.
+func (b *Bus) releaseHeld(agent string) {
+	b.mu.Lock()
+	var again, keep []mqtt.Message
+	for _, m := range b.held {
+		if t, _ := wire.ParseTopic(m.Topic(), b.o.Hall); t.Agent == agent {
+			again = append(again, m)
+		} else {
+			keep = append(keep, m)
+		}
+	}
+	b.held = keep
+	b.mu.Unlock()
+	for _, m := range again {
+		select {
+		case b.events <- m:
+		default:
+			go func() { b.events <- m }() // the queue is full: Run drains it
+		}
+	}
+}
+
+// Held is how many events wait for their device to be announced.
+func (b *Bus) Held() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.held)
+}
+
+// Load seeds the registry with agents' last known info (kept durable by
+// the controller through OnInfo), so that events and requests that come
+// before the agents' retained info after a restart find their devices.
+// Agents stay offline until their status says otherwise.
+func (b *Bus) Load(infos ...wire.InfoMsg) {
+	b.mu.Lock()
+	for _, info := range infos {
+		a := b.agent(info.Agent)
+		if len(a.Info.Devices) > 0 {
+			continue // a live info already arrived
+		}
+		a.Info = info
+		for _, d := range info.Devices {
+			a.Devices[d.ID] = &Device{Info: d}
+		}
+	}
+	b.mu.Unlock()
+	b.notify()
 }
 
 // Agents returns a copy of the registry, sorted by agent id.
@@ -698,13 +838,14 @@ func (b *Bus) Find(match func(agent string, d wire.DeviceInfo) bool) []Target {
 // devices devices, or ctx ends.
 func (b *Bus) WaitAgent(ctx context.Context, id string, devices int) error {
 	for {
+		changed := b.Changed()
 		for _, a := range b.Agents() {
 			if a.ID == id && a.Online && len(a.Devices) >= devices {
 				return nil
 			}
 		}
 		select {
-		case <-b.Changed():
+		case <-changed:
 		case <-ctx.Done():
 			return fmt.Errorf("agent %s not registered: %w", id, ctx.Err())
 		}
@@ -728,38 +869,10 @@ func (b *Bus) PublishDesired(agent, dev string, doc wire.DesiredMsg) error {
 	return nil
 }
 
-// memPending keeps pending commands in memory (tests, no store).
-type memPending struct {
-	mu sync.Mutex
-	m  map[string]PendingCommand
-}
+// noPending is the Pending of a bus without a store: nothing to resume.
+type noPending struct{}
 
-func (p *memPending) PutPending(_ context.Context, c PendingCommand) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.m[c.Msg.ID] = c
-	return nil
-}
-
-func (p *memPending) DeletePending(_ context.Context, ids ...string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, id := range ids {
-		delete(p.m, id)
-	}
-	return nil
-}
-
-func (p *memPending) ListPending(context.Context) ([]PendingCommand, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]PendingCommand, 0, len(p.m))
-	for _, c := range p.m {
-		out = append(out, c)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Msg.ID < out[j].Msg.ID })
-	return out, nil
-}
+func (noPending) ListPending(context.Context) ([]PendingCommand, error) { return nil, nil }
 
 // memSeen is a bounded in-memory set of event ids (FIFO eviction).
 type memSeen struct {

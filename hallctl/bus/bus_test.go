@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,9 +75,67 @@ func (r *recorder) next(t *testing.T) wire.CommandMsg {
 	return wire.CommandMsg{}
 }
 
+// memUnits is an in-memory Batcher and Pending for the bus's own tests.
+type memUnits struct {
+	mu sync.Mutex
+	kv map[string][]byte
+}
+
+type memTx struct {
+	puts  map[string][]byte
+	dels  []string
+	after []func()
+}
+
+func (t *memTx) Put(bucket, key string, val []byte) { t.puts[bucket+"/"+key] = val }
+func (t *memTx) Delete(bucket, key string)          { t.dels = append(t.dels, bucket+"/"+key) }
+func (t *memTx) After(f func())                     { t.after = append(t.after, f) }
+
+func (m *memUnits) Unit(_ context.Context, f func(Tx) error) error {
+	tx := &memTx{puts: map[string][]byte{}}
+	err := f(tx)
+	m.mu.Lock()
+	for k, v := range tx.puts {
+		m.kv[k] = v
+	}
+	for _, k := range tx.dels {
+		delete(m.kv, k)
+	}
+	m.mu.Unlock()
+	for _, a := range tx.after {
+		a()
+	}
+	return err
+}
+
+func (m *memUnits) ListPending(context.Context) ([]PendingCommand, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []PendingCommand
+	for _, v := range m.kv {
+		pc, err := UnmarshalPending(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pc)
+	}
+	return out, nil
+}
+
+func dispatch(b *Bus, agent, dev, name string, args any, ttl time.Duration) (Ticket, error) {
+	var tk Ticket
+	err := b.o.Batcher.Unit(context.Background(), func(tx Tx) error {
+		var err error
+		tk, err = b.Dispatch(tx, agent, dev, name, args, ttl)
+		return err
+	})
+	return tk, err
+}
+
 func newBus(t *testing.T, url string, clock clockwork.Clock) (*Bus, context.CancelFunc) {
 	t.Helper()
-	b := New(Options{Hall: "h", Clock: clock, RetryEvery: 3 * time.Second, MaxAttempts: 3,
+	units := &memUnits{kv: map[string][]byte{}}
+	b := New(Options{Hall: "h", Clock: clock, RetryEvery: 3 * time.Second, MaxAttempts: 3, Batcher: units, Pending: units,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	subscribed := make(chan struct{})
 	c := connect(t, url, "ctl", func(c mqtt.Client) {
@@ -97,7 +156,7 @@ func TestRetriesSameIDThenGivesUp(t *testing.T) {
 	rec := device(t, url)
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC))
 	b, _ := newBus(t, url, clock)
-	tk, err := b.Dispatch(context.Background(), "a", "printer-1", wire.CmdPrint, wire.Print{Template: "ticket", Fields: wire.PrintFields{Number: "A001"}}, time.Hour)
+	tk, err := dispatch(b, "a", "printer-1", wire.CmdPrint, wire.Print{Template: "ticket", Fields: wire.PrintFields{Number: "A001"}}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +203,7 @@ func TestExpiredCommandNotResent(t *testing.T) {
 	rec := device(t, url)
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC))
 	b, _ := newBus(t, url, clock)
-	tk, err := b.Dispatch(context.Background(), "a", "spk", wire.CmdSpeak, wire.Speak{Text: "请A零零一号"}, 2*time.Second)
+	tk, err := dispatch(b, "a", "spk", wire.CmdSpeak, wire.Speak{Text: "请A零零一号"}, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,12 +230,13 @@ func TestAckCompletesAndRegistryFollowsInfo(t *testing.T) {
 	dev.Publish(wire.DevStatus("h", "a", "printer-1"), 1, true, `{"state":"fault","code":"paper_out"}`).WaitTimeout(5 * time.Second)
 	deadline := time.After(5 * time.Second)
 	for {
+		changed := b.Changed()
 		ts := b.Find(func(_ string, d wire.DeviceInfo) bool { return d.Kind == wire.KindPrinter })
 		if len(ts) == 1 && ts[0].Status.Code == "paper_out" {
 			break
 		}
 		select {
-		case <-b.Changed():
+		case <-changed:
 		case <-deadline:
 			t.Fatalf("registry: %+v", ts)
 		}

@@ -69,7 +69,7 @@ type caseSys struct {
 	api     http.Handler
 	outbox  *casesys.Outbox
 
-	mu       sync.Mutex // guards what follows (writers also hold a unit)
+	// Guarded by the controller's lock (every writer runs in a unit).
 	acc      *casesys.Acceptor
 	accepted map[int64]string // ticket → serial
 	clerks   map[int]string   // window → signed-in clerk
@@ -82,14 +82,6 @@ type caseSys struct {
 // keepDays is how long the monitor keeps tickets and ratings (open
 // promised cases stay until completed); reports read the log itself.
 const keepDays = 90
-
-func toStore(r LogRecord) store.Record {
-	return store.Record{Seq: r.Seq, At: r.At, Stream: r.Stream, Type: r.Type, Key: r.Key, Data: r.Data}
-}
-
-func fromStore(r store.Record) LogRecord {
-	return LogRecord{Seq: r.Seq, At: r.At, Stream: r.Stream, Type: r.Type, Key: r.Key, Data: r.Data}
-}
 
 // newCaseSys builds the case system from the log: the serial counter from
 // the case stream, the monitor's ledger from the whole log.
@@ -106,7 +98,7 @@ func (c *Controller) newCaseSys(ctx context.Context) (*caseSys, error) {
 	if cs.acc, err = casesys.NewAcceptor(c.cfg, raw, cal); err != nil {
 		return nil, err
 	}
-	err = c.units.Read(ctx, casesys.CaseStream, 0, func(r LogRecord) error {
+	err = c.store.Read(ctx, casesys.CaseStream, 0, func(r store.Record) error {
 		if r.Type != "accepted" {
 			return nil
 		}
@@ -114,12 +106,12 @@ func (c *Controller) newCaseSys(ctx context.Context) (*caseSys, error) {
 		if err := json.Unmarshal(r.Data, &cas); err == nil {
 			cs.accepted[cas.Ticket] = cas.Serial
 		}
-		return cs.acc.Replay(toStore(r))
+		return cs.acc.Replay(r)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("replay case log: %w", err)
 	}
-	err = c.units.Read(ctx, casesys.ClerkStream, 0, func(r LogRecord) error {
+	err = c.store.Read(ctx, casesys.ClerkStream, 0, func(r store.Record) error {
 		var s casesys.ClerkShift
 		if json.Unmarshal(r.Data, &s) == nil && s.Window != 0 {
 			if r.Type == "signed_out" {
@@ -137,7 +129,9 @@ func (c *Controller) newCaseSys(ctx context.Context) (*caseSys, error) {
 		return nil, fmt.Errorf("replay log for supervision: %w", err)
 	}
 	c.o.Registry.MustRegister(cs.monitor)
-	if st := c.o.CaseStore; st != nil {
+	// The monitor and the outbox follow every commit (no read-back).
+	c.store.OnCommit(func(recs []store.Record) { c.committed(cs, recs) })
+	if st := c.store; st != nil {
 		cs.reg = casesys.NewRegistry(st)
 		key, err := raw.InboundKey()
 		if err != nil {
@@ -180,50 +174,53 @@ func (c *Controller) syncMonitor(ctx context.Context, cs *caseSys) error {
 		cut := now.AddDate(0, 0, -keepDays).Format(casesys.DateLayout)
 		cs.monitor.View(func(l *casesys.Ledger) { l.ForgetBefore(cut) })
 	}
-	return c.units.Read(ctx, "", cs.monSeq, func(r LogRecord) error {
-		cs.monitor.Apply(toStore(r))
+	return c.store.Read(ctx, "", cs.monSeq, func(r store.Record) error {
+		cs.monitor.Apply(r)
 		cs.monSeq = r.Seq
 		return nil
 	})
 }
 
-// committed runs after every commit that appended records.
-func (c *Controller) committed() {
-	cs := c.cases
-	if cs == nil {
-		return
+// committed runs on the log's writer after every commit, with the records
+// it appended in log order: the monitor applies them, the outbox wakes.
+func (c *Controller) committed(cs *caseSys, recs []store.Record) {
+	cs.monMu.Lock()
+	for _, r := range recs {
+		if r.Seq > cs.monSeq {
+			cs.monitor.Apply(r)
+			cs.monSeq = r.Seq
+		}
 	}
-	if err := c.syncMonitor(context.Background(), cs); err != nil {
-		c.log.Error("supervision: read log", "err", err)
-	}
+	cs.monMu.Unlock()
 	if cs.outbox != nil {
 		cs.outbox.Notify()
 	}
 }
 
-// signIn records the clerk working a window when it changes.
-func (c *Controller) signIn(ctx context.Context, window int, clerk string) {
-	cs := c.cases
-	if cs == nil || clerk == "" {
-		return
+// pruneMonitor drops what the monitor no longer needs once a day.
+func (c *Controller) pruneMonitor(cs *caseSys) {
+	cs.monMu.Lock()
+	defer cs.monMu.Unlock()
+	now := c.clock.Now().In(c.cfg.Loc)
+	if day := now.Format(casesys.DateLayout); day != cs.monPrune {
+		cs.monPrune = day
+		cut := now.AddDate(0, 0, -keepDays).Format(casesys.DateLayout)
+		cs.monitor.View(func(l *casesys.Ledger) { l.ForgetBefore(cut) })
 	}
-	cs.mu.Lock()
-	same := cs.clerks[window] == clerk
-	cs.mu.Unlock()
-	if same {
-		return
-	}
-	if _, err := c.units.Append(ctx, fromStore(casesys.ClerkRecord(window, clerk, c.clock.Now()))); err != nil {
-		c.log.Error("record clerk sign-in", "window", window, "err", err)
-		return
-	}
-	cs.mu.Lock()
-	cs.clerks[window] = clerk
-	cs.mu.Unlock()
 }
 
-// acceptances lists the cases to open for "started" events; the caller
-// holds c.mu (the engine is read for the ticket's number and item).
+// signIn records the clerk working a window when it changes (in u).
+func (c *Controller) signIn(u *unit, window int, clerk string) {
+	cs := c.cases
+	if cs == nil || clerk == "" || cs.clerks[window] == clerk {
+		return
+	}
+	u.Append(casesys.ClerkRecord(window, clerk, c.clock.Now()))
+	cs.clerks[window] = clerk
+}
+
+// acceptances lists the cases to open for "started" events (in a unit:
+// the engine is read for the ticket's number and item).
 func (c *Controller) acceptances(evs []queue.Event, window int) []casesys.Acceptance {
 	var out []casesys.Acceptance
 	for _, ev := range evs {
@@ -246,54 +243,39 @@ func (c *Controller) acceptances(evs []queue.Event, window int) []casesys.Accept
 // accept opens the case of a ticket whose service started (受理): a serial
 // number, the case record and registry entry in the caller's unit, and the
 // receipt on the window's printer once the unit commits.
-func (c *Controller) accept(ctx context.Context, a casesys.Acceptance) {
+func (c *Controller) accept(ctx context.Context, u *unit, a casesys.Acceptance) {
 	cs := c.cases
 	if cs == nil {
 		return
 	}
-	cs.mu.Lock()
 	if _, done := cs.accepted[a.Ticket]; done {
-		cs.mu.Unlock()
 		return // started again after a transfer: one case per ticket
 	}
 	a.Clerk = cs.clerks[a.Window]
 	cas, w, err := cs.acc.Accept(a)
-	cs.mu.Unlock()
 	if err != nil {
 		c.log.Error("open case", "ticket", a.Ticket, "item", a.Item, "err", err)
 		return
 	}
-	recs := make([]LogRecord, len(w.Records))
-	for i, r := range w.Records {
-		recs[i] = fromStore(r)
-	}
-	if _, err := c.units.Append(ctx, recs...); err != nil {
-		c.log.Error("record case", "serial", cas.Serial, "err", err)
-		return
-	}
+	u.Append(w.Records...)
 	for _, p := range w.Puts {
-		if err := c.units.Put(ctx, p.Bucket, p.Key, p.Val); err != nil {
-			c.log.Error("register case", "serial", cas.Serial, "err", err)
-			return
-		}
+		u.Put(p.Bucket, p.Key, p.Val)
 	}
-	cs.mu.Lock()
 	cs.accepted[a.Ticket] = cas.Serial
-	cs.mu.Unlock()
 	ps := c.bus.Find(func(_ string, d wire.DeviceInfo) bool { return d.Kind == wire.KindPrinter && d.Window == a.Window })
 	if len(ps) == 0 {
 		c.log.Debug("no printer at the window: acceptance receipt not printed", "window", a.Window, "serial", cas.Serial)
 		return
 	}
 	args := cs.acc.Receipt(cas, c.cfg.Server.PublicURL)
-	if _, err := c.bus.Dispatch(ctx, ps[0].Agent, ps[0].Device.ID, wire.CmdPrint, args, c.ttl()); err != nil {
+	if _, err := c.bus.Dispatch(u, ps[0].Agent, ps[0].Device.ID, wire.CmdPrint, args, c.ttl()); err != nil {
 		c.log.Error("print acceptance receipt", "agent", ps[0].Agent, "device", ps[0].Device.ID, "err", err)
 	}
 }
 
 // recordIdentity binds an ID-card read to a ticket (masked forms and the
-// keyed hash only), in the caller's unit.
-func (c *Controller) recordIdentity(ctx context.Context, id casesys.Identity) {
+// keyed hash only), in u.
+func (c *Controller) recordIdentity(u *unit, id casesys.Identity) {
 	if c.cases == nil || id.Ticket == 0 {
 		return
 	}
@@ -301,28 +283,24 @@ func (c *Controller) recordIdentity(ctx context.Context, id casesys.Identity) {
 	if id.Window != 0 {
 		key += "-w" + strconv.Itoa(id.Window)
 	}
-	if _, err := c.units.Append(ctx, fromStore(casesys.IdentityRecord(id, c.clock.Now(), key))); err != nil {
-		c.log.Error("record identity", "ticket", id.Ticket, "err", err)
-	}
+	u.Append(casesys.IdentityRecord(id, c.clock.Now(), key))
 }
 
 // onWindowCard binds a card read at a window's ID reader to the ticket
 // the window serves (or has called).
-func (c *Controller) onWindowCard(ctx context.Context, window int, cd wire.Card) {
+func (c *Controller) onWindowCard(u *unit, window int, cd wire.Card) {
 	if c.cases == nil {
 		return
 	}
 	var ticket int64
-	c.View(func(e *queue.Engine) {
-		if v, ok := e.Window(window); ok {
-			ticket = v.Current
-		}
-	})
+	if v, ok := c.desk.Engine().Window(window); ok {
+		ticket = v.Current
+	}
 	if ticket == 0 {
 		return
 	}
 	id := casesys.IdentityFromCard(ticket, window, cd)
-	c.recordIdentity(ctx, id)
+	c.recordIdentity(u, id)
 	if ob := c.cases.outbox; ob != nil && cd.Raw != nil {
 		ob.AttachRaw(ticket, *cd.Raw)
 	}
@@ -335,13 +313,19 @@ var (
 	ErrFollowUpClosed  = errors.New("follow-up already closed")
 )
 
-// Supervision returns the 电子监察 alerts now (empty without a case system).
+// Supervision returns the alerts for the manager now: tickets whose print
+// failed, and the 电子监察 alerts of the case system.
 func (c *Controller) Supervision(ctx context.Context) []casesys.Alert {
-	if c.cases == nil {
-		return nil
+	var out []casesys.Alert
+	for _, pr := range c.Unprinted() {
+		out = append(out, casesys.Alert{Kind: "unprinted", Severity: "warning", Ticket: pr.Ticket, Number: pr.Number, Since: pr.At,
+			Message: fmt.Sprintf("%s 号票未能打印（%s/%s：%s），持号人可能没有号票", pr.Number, pr.Agent, pr.Device, pr.Code)})
 	}
-	_ = c.syncMonitor(ctx, c.cases)
-	return c.cases.monitor.Alerts()
+	if c.cases == nil {
+		return out
+	}
+	c.pruneMonitor(c.cases)
+	return append(out, c.cases.monitor.Alerts()...)
 }
 
 // FollowUps is the 好差评 follow-up list (ratings of 2 or less).
@@ -349,7 +333,6 @@ func (c *Controller) FollowUps(ctx context.Context) []casesys.FollowUp {
 	if c.cases == nil {
 		return nil
 	}
-	_ = c.syncMonitor(ctx, c.cases)
 	return c.cases.monitor.FollowUps()
 }
 
@@ -367,12 +350,11 @@ func (c *Controller) CloseFollowUp(ctx context.Context, ticket int64, note, by s
 	if found.Closed {
 		return *found, ErrFollowUpClosed
 	}
-	ctx = c.units.Begin(ctx)
+	// Written on its own (not in a unit): it changes nothing in memory but
+	// through the monitor, which follows the commit; a duplicate key means
+	// another request closed it first.
 	rec := casesys.FollowUpRecord(casesys.FollowUpClosed{Ticket: ticket, Note: note, By: by, At: c.clock.Now()})
-	_, err = c.units.Append(ctx, fromStore(rec))
-	if cerr := c.units.Commit(ctx); err == nil {
-		err = cerr
-	}
+	_, err = c.store.Append(context.WithoutCancel(ctx), rec)
 	if errors.Is(err, store.ErrDuplicateKey) {
 		return *found, ErrFollowUpClosed // closed at the same moment by another request
 	}
@@ -420,11 +402,10 @@ func (c *Controller) SetCaseStatus(ctx context.Context, ch casesys.StatusChange)
 	if ch.At.IsZero() {
 		ch.At = c.clock.Now()
 	}
-	cas, _, err := c.cases.reg.SetStatus(ctx, ch)
+	cas, _, err := c.cases.reg.SetStatus(context.WithoutCancel(ctx), ch)
 	if err != nil {
 		return casesys.Progress{}, err
 	}
-	c.committed()
 	return casesys.ProgressOf(cas), nil
 }
 
@@ -440,8 +421,8 @@ func (c *Controller) Outbox() *casesys.Outbox {
 // a fresh ledger, so any past range is right).
 func (c *Controller) Report(ctx context.Context, o report.Opts) ([]report.Row, error) {
 	l := casesys.NewLedger(c.cfg)
-	err := c.units.Read(ctx, "", 0, func(r LogRecord) error {
-		l.Apply(toStore(r))
+	err := c.store.Read(ctx, "", 0, func(r store.Record) error {
+		l.Apply(r)
 		return nil
 	})
 	if err != nil {

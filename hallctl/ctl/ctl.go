@@ -19,10 +19,10 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/servicehall/servicehall/hallctl/bus"
 	"github.com/servicehall/servicehall/hallctl/config"
-	"github.com/servicehall/servicehall/hallctl/store"
 	"github.com/servicehall/servicehall/wire"
 )
 
@@ -38,7 +38,7 @@ type Options struct {
 	Username, Password string
 	// HTTPAddr is where /healthz and /metrics listen ("" = no HTTP).
 	HTTPAddr string
-	// Store is the durable log and table (required).
+	// Store is the durable event log and keyed table (required).
 	Store Store
 	// Registry receives the controller's metrics; default a new registry.
 	Registry *prometheus.Registry
@@ -48,10 +48,12 @@ type Options struct {
 	// Mux, when set, gets the controller's HTTP handlers mounted, so other
 	// packages (web apps) can add theirs.
 	Mux *http.ServeMux
-	// CaseStore is the same store as hallctl/store sees it; it enables the
-	// case registry, the inbound case API and the webhook outbox
-	// (docs/casesys.md). Without it cases still get serials and receipts.
-	CaseStore store.Store
+	// PrintWait bounds how long Issue and Reprint wait for the printer's
+	// answer before saying "pending"; default 8 s.
+	PrintWait time.Duration
+	// CheckEvery is how often the event log's health (a failed write, a
+	// database file deleted while running) is checked; default 500 ms.
+	CheckEvery time.Duration
 }
 
 // Controller is a running hallctl.
@@ -65,9 +67,18 @@ type Controller struct {
 	metrics *metrics
 	httpLn  net.Listener
 
-	mu        sync.Mutex // guards desk
-	desk      *Desk
-	units     *units
+	store Store
+	seq   *sequencer // after-actions in commit order
+
+	mu     sync.Mutex // guards desk, prints; held by every unit of work
+	desk   *Desk
+	prints *printState
+
+	fatalMu  sync.Mutex
+	fatalErr error
+	stop     context.CancelCauseFunc // set by Run
+	work     chan func(context.Context) // see runWork
+
 	feed      *feed
 	cases     *caseSys
 	connected chan struct{}
@@ -95,15 +106,24 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
-	c := &Controller{o: o, cfg: o.Config, log: o.Logger, clock: o.Clock, connected: make(chan struct{})}
+	if o.PrintWait <= 0 {
+		o.PrintWait = 8 * time.Second
+	}
+	if o.CheckEvery <= 0 {
+		o.CheckEvery = 500 * time.Millisecond
+	}
+	c := &Controller{o: o, cfg: o.Config, log: o.Logger, clock: o.Clock, connected: make(chan struct{}),
+		store: o.Store, seq: newSequencer(), prints: newPrintState(), work: make(chan func(context.Context), 1024)}
 	c.metrics = newMetrics(o.Registry)
-	c.units = &units{store: o.Store, committed: c.committed}
 	c.feed = newFeed()
-	d, err := NewDesk(ctx, o.Config, c.units)
+	d, err := NewDesk(ctx, o.Config, o.Store)
 	if err != nil {
 		return nil, fmt.Errorf("load queue state: %w", err)
 	}
 	c.desk = d
+	if err := c.loadPrints(ctx); err != nil {
+		return nil, fmt.Errorf("load print log: %w", err)
+	}
 	if c.cases, err = c.newCaseSys(ctx); err != nil {
 		return nil, err
 	}
@@ -112,16 +132,23 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 		Logger:      o.Logger.With("part", "bus"),
 		Clock:       o.Clock,
 		Handler:     c,
-		Pending:     kvPending{c.units},
-		Batcher:     c.units,
+		Pending:     c,
+		Batcher:     c,
 		Metrics:     c.metrics,
 		RetryEvery:  o.RetryEvery,
 		MaxAttempts: o.MaxAttempts,
 		OnStatus: func(agent, dev string, s wire.DevStatusMsg) {
 			c.feed.publish(HallEvent{Kind: "device", Type: s.State, At: c.clock.Now(), Agent: agent, Device: dev, Status: &s})
 		},
+		OnInfo: c.rememberInfo,
+		OnOutcome: func(id string, ack wire.AckMsg, err error) {
+			c.work <- func(ctx context.Context) { c.onCommandOutcome(ctx, id, ack, err) }
+		},
 	})
 	c.bus.Seed(c.desk.Seen()...)
+	if err := c.loadRegistry(ctx); err != nil {
+		return nil, fmt.Errorf("load device registry: %w", err)
+	}
 	if o.HTTPAddr != "" {
 		ln, err := net.Listen("tcp", o.HTTPAddr)
 		if err != nil {
@@ -186,48 +213,63 @@ func (c *Controller) Run(ctx context.Context) error {
 	})
 	c.client = mqtt.NewClient(opts)
 	c.bus.Attach(c.client)
-	c.client.Connect() // SetConnectRetry: keeps trying in the background
 
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	c.fatalMu.Lock()
+	c.stop = stop
+	pending := c.fatalErr
+	c.fatalMu.Unlock()
+	if pending != nil {
+		return pending
+	}
 	if err := c.bus.Resume(ctx); err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.runSchedule(ctx)
-	}()
+	c.client.Connect() // SetConnectRetry: keeps trying in the background
+
+	// Every goroutine has an owner: the first that fails stops the rest,
+	// and Run returns its error (hallctl serve exits non-zero).
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return c.bus.Run(gctx) })
+	g.Go(func() error { c.runSchedule(gctx); return nil })
+	g.Go(func() error { return c.watchStore(gctx) })
+	g.Go(func() error { return c.runWork(gctx) })
 	if ob := c.Outbox(); ob != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := ob.Run(ctx); err != nil {
-				c.log.Error("case outbox", "err", err)
+		g.Go(func() error {
+			if err := ob.Run(gctx); err != nil && gctx.Err() == nil {
+				return fmt.Errorf("case outbox: %w", err)
 			}
-		}()
+			return nil
+		})
 	}
-	var srv *http.Server
 	if c.httpLn != nil {
-		srv = &http.Server{Handler: c.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		srv := &http.Server{Handler: c.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		g.Go(func() error {
 			if err := srv.Serve(c.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				c.log.Error("http server", "err", err)
+				return fmt.Errorf("http server: %w", err)
 			}
-		}()
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			return nil
+		})
 	}
-	err := c.bus.Run(ctx)
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_ = srv.Shutdown(sctx)
-		cancel()
+	err := g.Wait()
+	if ferr := c.failure(); ferr != nil {
+		err = ferr
 	}
-	wg.Wait()
 	if c.client.IsConnected() {
 		t := c.client.Publish(status, 1, true, wire.Offline)
 		t.WaitTimeout(2 * time.Second)
 	}
 	c.client.Disconnect(250)
+	if err != nil {
+		c.log.Error("hallctl stopping on a fatal error", "err", err)
+	}
 	return err
 }

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
+	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,119 +14,18 @@ import (
 
 	"github.com/servicehall/servicehall/hallctl/config"
 	"github.com/servicehall/servicehall/hallctl/queue"
+	"github.com/servicehall/servicehall/hallctl/store"
 )
 
-// memStore is an in-memory Store for unit tests of the controller.
-type memStore struct {
-	mu    sync.Mutex
-	recs  []LogRecord
-	kv    map[string]map[string][]byte
-	snaps map[string]memSnap
-}
-
-type memSnap struct {
-	upto int64
-	data []byte
-}
-
-func (m *memStore) SaveSnapshot(_ context.Context, stream string, upto int64, data []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.snaps == nil {
-		m.snaps = map[string]memSnap{}
+// openStore opens a real event log in a temporary directory.
+func openStore(t *testing.T) *store.Log {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hallctl.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	m.snaps[stream] = memSnap{upto, data}
-	return nil
-}
-
-func (m *memStore) LatestSnapshot(_ context.Context, stream string) (int64, []byte, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s, ok := m.snaps[stream]
-	return s.upto, s.data, ok, nil
-}
-
-func newMemStore() *memStore { return &memStore{kv: map[string]map[string][]byte{}} }
-
-func (m *memStore) Append(_ context.Context, recs ...LogRecord) ([]int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]int64, len(recs))
-	for i, r := range recs {
-		r.Seq = int64(len(m.recs) + 1)
-		m.recs = append(m.recs, r)
-		out[i] = r.Seq
-	}
-	return out, nil
-}
-
-func (m *memStore) Read(_ context.Context, stream string, from int64, fn func(LogRecord) error) error {
-	m.mu.Lock()
-	recs := append([]LogRecord(nil), m.recs...)
-	m.mu.Unlock()
-	for _, r := range recs {
-		if r.Stream == stream && r.Seq > from {
-			if err := fn(r); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func (m *memStore) Put(_ context.Context, b, k string, v []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.kv[b] == nil {
-		m.kv[b] = map[string][]byte{}
-	}
-	m.kv[b][k] = v
-	return nil
-}
-
-func (m *memStore) Get(_ context.Context, b, k string) ([]byte, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	v, ok := m.kv[b][k]
-	return v, ok, nil
-}
-
-func (m *memStore) Delete(_ context.Context, b, k string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.kv[b], k)
-	return nil
-}
-
-func (m *memStore) List(_ context.Context, b string, fn func(string, []byte) error) error {
-	m.mu.Lock()
-	keys := make([]string, 0, len(m.kv[b]))
-	for k := range m.kv[b] {
-		keys = append(keys, k)
-	}
-	m.mu.Unlock()
-	sort.Strings(keys)
-	for _, k := range keys {
-		v, _, _ := m.Get(context.Background(), b, k)
-		if err := fn(k, v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (m *memStore) Commit(ctx context.Context, recs []LogRecord, ops []KVOp) error {
-	if _, err := m.Append(ctx, recs...); err != nil {
-		return err
-	}
-	for _, op := range ops {
-		if op.Delete {
-			_ = m.Delete(ctx, op.Bucket, op.Key)
-		} else {
-			_ = m.Put(ctx, op.Bucket, op.Key, op.Val)
-		}
-	}
-	return nil
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 const hoursHall = `hall: {id: h, name: 时段大厅, hours: {open: "09:00", close: "17:00"}}
@@ -138,14 +36,14 @@ windows:
   - {number: 2, dept: HR, serves: ["*"]}
 `
 
-func newTestController(t *testing.T, yaml string, at time.Time) (*Controller, *clockwork.FakeClock, *memStore) {
+func newTestController(t *testing.T, yaml string, at time.Time) (*Controller, *clockwork.FakeClock, *store.Log) {
 	t.Helper()
 	cfg, err := config.Parse("t.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock := clockwork.NewFakeClockAt(at)
-	st := newMemStore()
+	st := openStore(t)
 	c, err := New(context.Background(), Options{Config: cfg, Clock: clock, Store: st,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -299,7 +197,7 @@ func TestStartFromSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok, _ := st.LatestSnapshot(ctx, QueueStream); !ok {
+	if _, err := st.LatestSnapshot(ctx, QueueStream); err != nil {
 		t.Fatal("no snapshot saved after a long replay")
 	}
 	if _, err := c2.Issue(ctx, IssueRequest{Item: "HR-001", Source: "after"}, "", ""); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/servicehall/servicehall/hallctl/config"
 	"github.com/servicehall/servicehall/hallctl/queue"
+	"github.com/servicehall/servicehall/hallctl/store"
 	"github.com/servicehall/servicehall/wire"
 )
 
@@ -25,7 +26,7 @@ const QueueStream = "queue"
 type Desk struct {
 	cfg     *config.Config
 	eng     *queue.Engine
-	log     Log
+	st      store.Store
 	sources map[string]int64 // source id → ticket it issued or acted on
 	rated   map[int64]bool   // tickets already rated
 }
@@ -57,6 +58,11 @@ type Issued struct {
 	IssuedAt   time.Time     `json:"issued_at"`
 	WindowHint string        `json:"window_hint,omitempty"`
 	Duplicate  bool          `json:"duplicate,omitempty"` // the source had already issued it
+	// Print is the ticket's print outcome: printed (the printer said done),
+	// failed (PrintCode says why), pending (no answer yet), or empty when
+	// no printer was asked.
+	Print     string `json:"print,omitempty"`
+	PrintCode string `json:"print_code,omitempty"`
 }
 
 // ActRequest is a window action (caller keypad or clerk console).
@@ -108,14 +114,16 @@ type deskSnapshot struct {
 
 // NewDesk builds the engine from the latest snapshot, if any, and the
 // queue and rating records logged after it.
-func NewDesk(ctx context.Context, cfg *config.Config, log Log) (*Desk, error) {
-	d := &Desk{cfg: cfg, log: log, sources: map[string]int64{}, rated: map[int64]bool{}}
+func NewDesk(ctx context.Context, cfg *config.Config, st store.Store) (*Desk, error) {
+	d := &Desk{cfg: cfg, st: st, sources: map[string]int64{}, rated: map[int64]bool{}}
 	var from int64
-	if snaps, ok := log.(snapshotter); ok {
-		upto, data, found, err := snaps.LatestSnapshot(ctx, QueueStream)
-		if err != nil {
+	{
+		snap, err := st.LatestSnapshot(ctx, QueueStream)
+		found := err == nil
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("load queue snapshot: %w", err)
 		}
+		upto, data := snap.Upto, snap.Data
 		if found {
 			var s deskSnapshot
 			if err := json.Unmarshal(data, &s); err != nil {
@@ -142,7 +150,7 @@ func NewDesk(ctx context.Context, cfg *config.Config, log Log) (*Desk, error) {
 		d.eng = eng
 	}
 	replayed, last := 0, from
-	err := log.Read(ctx, QueueStream, from, func(r LogRecord) error {
+	err := st.Read(ctx, QueueStream, from, func(r store.Record) error {
 		ev, err := queue.UnmarshalEvent(r.Data)
 		if err != nil {
 			return fmt.Errorf("queue log seq %d: %w", r.Seq, err)
@@ -159,7 +167,7 @@ func NewDesk(ctx context.Context, cfg *config.Config, log Log) (*Desk, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = log.Read(ctx, RatingStream, from, func(r LogRecord) error {
+	err = st.Read(ctx, RatingStream, from, func(r store.Record) error {
 		var rt Rating
 		if err := json.Unmarshal(r.Data, &rt); err == nil {
 			d.rated[rt.Ticket] = true
@@ -170,20 +178,15 @@ func NewDesk(ctx context.Context, cfg *config.Config, log Log) (*Desk, error) {
 	if err != nil {
 		return nil, err
 	}
-	if snaps, ok := log.(snapshotter); ok && replayed > snapshotEvery {
-		if err := d.saveSnapshot(ctx, snaps, last); err != nil {
+	if replayed > snapshotEvery {
+		if err := d.saveSnapshot(ctx, last); err != nil {
 			return nil, err
 		}
 	}
 	return d, nil
 }
 
-type snapshotter interface {
-	SaveSnapshot(ctx context.Context, stream string, upto int64, data []byte) error
-	LatestSnapshot(ctx context.Context, stream string) (int64, []byte, bool, error)
-}
-
-func (d *Desk) saveSnapshot(ctx context.Context, s snapshotter, upto int64) error {
+func (d *Desk) saveSnapshot(ctx context.Context, upto int64) error {
 	state, err := d.eng.MarshalState()
 	if err != nil {
 		return fmt.Errorf("queue snapshot: %w", err)
@@ -205,7 +208,7 @@ func (d *Desk) saveSnapshot(ctx context.Context, s snapshotter, upto int64) erro
 	if err != nil {
 		return err
 	}
-	return s.SaveSnapshot(ctx, QueueStream, upto, b)
+	return d.st.SaveSnapshot(ctx, QueueStream, upto, b)
 }
 
 // Engine gives read access to the engine (views, estimates, Clone). The
@@ -221,23 +224,21 @@ func (d *Desk) Seen() []string {
 	return out
 }
 
-// record appends engine events to the log; the first carries the source.
-func (d *Desk) record(ctx context.Context, source string, evs ...queue.Event) error {
-	recs := make([]LogRecord, 0, len(evs))
+// record appends engine events to the unit; the first carries the source.
+func (d *Desk) record(u *unit, source string, evs ...queue.Event) error {
+	recs := make([]store.Record, 0, len(evs))
 	for i, ev := range evs {
 		b, err := queue.MarshalEvent(ev)
 		if err != nil {
 			return err
 		}
-		r := LogRecord{Stream: QueueStream, Type: string(ev.Type), At: ev.At, Data: b}
+		r := store.Record{Stream: QueueStream, Type: string(ev.Type), At: ev.At, Data: b}
 		if i == 0 {
 			r.Key = source
 		}
 		recs = append(recs, r)
 	}
-	if _, err := d.log.Append(ctx, recs...); err != nil {
-		return fmt.Errorf("record %s: %w", evs[0].Type, err)
-	}
+	u.Append(recs...)
 	if source != "" && len(evs) > 0 {
 		d.sources[source] = evs[0].Ticket
 	}
@@ -245,7 +246,7 @@ func (d *Desk) record(ctx context.Context, source string, evs ...queue.Event) er
 }
 
 // Issue takes a ticket.
-func (d *Desk) Issue(ctx context.Context, now time.Time, req IssueRequest) (Issued, error) {
+func (d *Desk) Issue(u *unit, now time.Time, req IssueRequest) (Issued, error) {
 	it := d.cfg.Item(req.Item)
 	if it == nil {
 		return Issued{}, fmt.Errorf("item %q: %w", req.Item, queue.ErrUnknownItem)
@@ -267,7 +268,7 @@ func (d *Desk) Issue(ctx context.Context, now time.Time, req IssueRequest) (Issu
 	if err != nil {
 		return Issued{}, err
 	}
-	if err := d.record(ctx, req.Source, ev); err != nil {
+	if err := d.record(u, req.Source, ev); err != nil {
 		return Issued{}, err
 	}
 	out := Issued{ID: ev.Ticket, Number: ev.Number, Item: ev.Item, ItemName: it.Name, Class: ev.Class.String(),
@@ -319,7 +320,7 @@ func (d *Desk) windowHint(item string, now time.Time) string {
 func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // Act performs a window action.
-func (d *Desk) Act(ctx context.Context, now time.Time, req ActRequest) (ActResult, error) {
+func (d *Desk) Act(u *unit, now time.Time, req ActRequest) (ActResult, error) {
 	if req.Source != "" {
 		if _, dup := d.sources[req.Source]; dup {
 			return ActResult{}, ErrDuplicateSource
@@ -376,7 +377,7 @@ func (d *Desk) Act(ctx context.Context, now time.Time, req ActRequest) (ActResul
 	if len(evs) > 0 {
 		// Effects that happened stay recorded even when a later step
 		// failed (finish succeeded, nothing left to call).
-		if rerr := d.record(ctx, req.Source, evs...); rerr != nil {
+		if rerr := d.record(u, req.Source, evs...); rerr != nil {
 			return ActResult{}, rerr
 		}
 	}
@@ -418,13 +419,13 @@ func parseTransfer(arg string) (item string, window int, err error) {
 }
 
 // Manage applies a manager action (window state, serves/backup, moves).
-func (d *Desk) Manage(ctx context.Context, now time.Time, a ManagerAction) ([]queue.Event, error) {
+func (d *Desk) Manage(u *unit, now time.Time, a ManagerAction) ([]queue.Event, error) {
 	evs, err := ApplyManagerAction(d.eng, now, a)
 	if err != nil {
 		return nil, err
 	}
 	if len(evs) > 0 {
-		if err := d.record(ctx, a.Source, evs...); err != nil {
+		if err := d.record(u, a.Source, evs...); err != nil {
 			return nil, err
 		}
 	}
@@ -493,6 +494,12 @@ func Code(err error) string {
 		return "not_rateable"
 	case errors.Is(err, ErrAlreadyRated):
 		return "already_rated"
+	case errors.Is(err, ErrUnavailable):
+		return "unavailable"
+	case errors.Is(err, ErrNotReprintable):
+		return "not_reprintable"
+	case errors.Is(err, ErrNoPrinter):
+		return "no_printer"
 	}
 	return queue.Code(err)
 }

@@ -15,15 +15,20 @@ import (
 	"github.com/servicehall/servicehall/wire"
 )
 
-// HandleEvent implements bus.Handler: device events become hall actions.
-func (c *Controller) HandleEvent(ctx context.Context, ev bus.Event) error {
+// HandleEvent implements bus.Handler: device events become hall actions,
+// inside the bus's unit of work (the controller's lock is held).
+func (c *Controller) HandleEvent(ctx context.Context, tx bus.Tx, ev bus.Event) error {
+	u, ok := tx.(*unit)
+	if !ok {
+		return fmt.Errorf("ctl: event handled outside a controller unit")
+	}
 	switch ev.Type {
 	case wire.EvtPress:
 		var p wire.Press
 		if err := wire.DecodeArgs(ev.Msg.Data, &p); err != nil {
 			return err
 		}
-		return c.onPress(ctx, ev, p)
+		return c.onPress(u, ev, p)
 	case wire.EvtKey:
 		var k wire.Key
 		if err := wire.DecodeArgs(ev.Msg.Data, &k); err != nil {
@@ -32,14 +37,14 @@ func (c *Controller) HandleEvent(ctx context.Context, ev bus.Event) error {
 		if ev.Device.Window == 0 {
 			return fmt.Errorf("%w: keypad %s/%s has no window in its info", wire.ErrInvalid, ev.Agent, ev.Device.ID)
 		}
-		_, err := c.Act(ctx, ActRequest{Window: ev.Device.Window, Action: k.Action, Arg: k.Arg, Source: ev.Msg.ID})
+		_, err := c.act(ctx, u, ActRequest{Window: ev.Device.Window, Action: k.Action, Arg: k.Arg, Source: ev.Msg.ID})
 		return err
 	case wire.EvtRating:
 		var r wire.Rating
 		if err := wire.DecodeArgs(ev.Msg.Data, &r); err != nil {
 			return err
 		}
-		return c.onRating(ctx, ev, r)
+		return c.onRating(u, ev, r)
 	case wire.EvtCard:
 		var cd wire.Card
 		if err := wire.DecodeArgs(ev.Msg.Data, &cd); err != nil {
@@ -47,7 +52,7 @@ func (c *Controller) HandleEvent(ctx context.Context, ev bus.Event) error {
 		}
 		c.OnCard(ev.Agent, ev.Device.ID, cd)
 		if ev.Device.Window != 0 {
-			c.onWindowCard(ctx, ev.Device.Window, cd)
+			c.onWindowCard(u, ev.Device.Window, cd)
 		}
 		return nil
 	case wire.EvtScan:
@@ -59,12 +64,12 @@ func (c *Controller) HandleEvent(ctx context.Context, ev bus.Event) error {
 	return fmt.Errorf("%w: unknown event type %q", wire.ErrInvalid, ev.Type)
 }
 
-func (c *Controller) onPress(ctx context.Context, ev bus.Event, p wire.Press) error {
+func (c *Controller) onPress(u *unit, ev bus.Event, p wire.Press) error {
 	printer, ok := c.printerFor(ev.Agent, ev.Device)
 	if !ok {
 		return fmt.Errorf("button %s/%s: no printer on its agent", ev.Agent, ev.Device.ID)
 	}
-	_, err := c.Issue(ctx, IssueRequest{Item: p.Item, Source: ev.Msg.ID}, printer.Agent, printer.Device.ID)
+	_, _, err := c.issue(u, IssueRequest{Item: p.Item, Source: ev.Msg.ID}, printer.Agent, printer.Device.ID)
 	return err
 }
 
@@ -97,61 +102,63 @@ func (c *Controller) ttl() time.Duration {
 // Act performs a window action and drives the window's displays and the
 // zone's speakers. The web console and the keypad both come through here.
 func (c *Controller) Act(ctx context.Context, req ActRequest) (res ActResult, err error) {
-	if unitOf(ctx) == nil {
-		ctx = c.units.Begin(ctx)
-		defer func() {
-			if cerr := c.units.Commit(ctx); cerr != nil && err == nil {
-				err = cerr
-			}
-		}()
+	uerr := c.inUnit(ctx, func(u *unit) error {
+		res, err = c.act(ctx, u, req)
+		return nil
+	})
+	if uerr != nil {
+		return res, uerr
 	}
-	c.signIn(ctx, req.Window, req.Clerk)
-	c.mu.Lock()
-	res, err = c.desk.Act(ctx, c.clock.Now(), req)
-	accepts := c.acceptances(res.Events, req.Window)
-	c.mu.Unlock()
-	for _, a := range accepts {
-		c.accept(ctx, a)
+	return res, err
+}
+
+func (c *Controller) act(ctx context.Context, u *unit, req ActRequest) (ActResult, error) {
+	c.signIn(u, req.Window, req.Clerk)
+	res, err := c.desk.Act(u, c.clock.Now(), req)
+	for _, a := range c.acceptances(res.Events, req.Window) {
+		c.accept(ctx, u, a)
 	}
 	c.metrics.actions.WithLabelValues(req.Action, Code(err)).Inc()
-	c.publishQueue(ctx, res.Events)
+	c.publishQueue(u, res.Events)
 	for _, ev := range res.Events {
 		if ev.Type == queue.EvFinished {
-			c.openRating(ctx, req.Window, ev.Ticket, ev.Number)
+			c.openRating(u, req.Window, ev.Ticket, ev.Number)
 		}
 	}
 	if err != nil {
 		return res, err
 	}
 	if res.Called != nil {
-		c.announce(ctx, *res.Called)
+		c.announce(ctx, u, *res.Called)
 	}
 	return res, nil
 }
 
-// Manage applies a manager action (audited by the caller's log line and
-// recorded in the queue log like every change).
+// Manage applies a manager action (recorded in the queue log like every
+// change; ManageAudited also records who did it).
 func (c *Controller) Manage(ctx context.Context, a ManagerAction) (evs []queue.Event, err error) {
-	if unitOf(ctx) == nil {
-		ctx = c.units.Begin(ctx)
-		defer func() {
-			if cerr := c.units.Commit(ctx); cerr != nil && err == nil {
-				err = cerr
-			}
-		}()
+	uerr := c.inUnit(ctx, func(u *unit) error {
+		evs, err = c.manage(u, a)
+		return nil
+	})
+	if uerr != nil {
+		return nil, uerr
 	}
-	c.mu.Lock()
-	evs, err = c.desk.Manage(ctx, c.clock.Now(), a)
-	c.mu.Unlock()
+	return evs, err
+}
+
+func (c *Controller) manage(u *unit, a ManagerAction) ([]queue.Event, error) {
+	evs, err := c.desk.Manage(u, c.clock.Now(), a)
 	if err != nil {
 		return nil, err
 	}
-	c.publishQueue(ctx, evs)
+	c.publishQueue(u, evs)
 	return evs, nil
 }
 
 // View runs f with the engine under the controller's lock: f must only
-// read (views, estimates, Clone for a what-if preview).
+// read (views, estimates, Clone for a what-if preview). Never call it from
+// inside a unit.
 func (c *Controller) View(f func(e *queue.Engine)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -173,28 +180,25 @@ func (c *Controller) Now() time.Time { return c.clock.Now() }
 
 // publishQueue sends queue events to feed subscribers once the unit that
 // recorded them commits.
-func (c *Controller) publishQueue(ctx context.Context, evs []queue.Event) {
+func (c *Controller) publishQueue(u *unit, evs []queue.Event) {
 	if len(evs) == 0 {
 		return
 	}
 	evs = append([]queue.Event(nil), evs...)
-	f := func() {
+	u.After(func() {
 		for _, ev := range evs {
 			c.feed.publish(HallEvent{Kind: "queue", Type: string(ev.Type), At: ev.At, Queue: &ev})
 		}
-	}
-	if !c.units.After(ctx, f) {
-		f()
-	}
+	})
 }
 
 // announce shows the call on the window's LEDs and speaks it in its zone.
-func (c *Controller) announce(ctx context.Context, call Call) {
+func (c *Controller) announce(ctx context.Context, u *unit, call Call) {
 	lines := []string{call.Number, fmt.Sprintf("请到%d号窗口", call.Window)}
 	for _, led := range c.bus.Find(func(_ string, d wire.DeviceInfo) bool {
 		return d.Kind == wire.KindLED && d.Window == call.Window
 	}) {
-		if err := c.setDisplay(ctx, led.Agent, led.Device.ID, lines, 5); err != nil {
+		if err := c.setDisplay(ctx, u, led.Agent, led.Device.ID, lines, 5); err != nil {
 			c.log.Error("update window display", "agent", led.Agent, "device", led.Device.ID, "err", err)
 		}
 	}
@@ -202,7 +206,7 @@ func (c *Controller) announce(ctx context.Context, call Call) {
 	for _, spk := range c.bus.Find(func(_ string, d wire.DeviceInfo) bool {
 		return d.Kind == wire.KindSpeaker && (d.Zone == call.Zone || call.Zone == "")
 	}) {
-		if _, err := c.bus.Dispatch(ctx, spk.Agent, spk.Device.ID, wire.CmdSpeak, wire.Speak{Text: text, Lang: "zh"}, 2*time.Minute); err != nil {
+		if _, err := c.bus.Dispatch(u, spk.Agent, spk.Device.ID, wire.CmdSpeak, wire.Speak{Text: text, Lang: "zh"}, 2*time.Minute); err != nil {
 			c.log.Error("announce", "agent", spk.Agent, "device", spk.Device.ID, "err", err)
 		}
 	}
@@ -225,10 +229,10 @@ type displayDoc struct {
 
 // setDisplay publishes a display's next desired document (retained) and
 // keeps it, so a restarted controller (or broker) re-publishes it.
-func (c *Controller) setDisplay(ctx context.Context, agent, dev string, lines []string, blink float64) error {
+func (c *Controller) setDisplay(ctx context.Context, u *unit, agent, dev string, lines []string, blink float64) error {
 	key := agent + "/" + dev
 	var prev displayDoc
-	if b, ok, err := c.units.Get(ctx, displayBucket, key); err != nil {
+	if b, ok, err := c.get(ctx, u, displayBucket, key); err != nil {
 		return err
 	} else if ok {
 		_ = json.Unmarshal(b, &prev)
@@ -241,28 +245,23 @@ func (c *Controller) setDisplay(ctx context.Context, agent, dev string, lines []
 		v = ms
 	}
 	d := displayDoc{Agent: agent, Device: dev, Doc: wire.DesiredMsg{Version: v, Lines: lines, BlinkS: blink}}
-	if err := c.units.Put(ctx, displayBucket, key, wire.Marshal(d)); err != nil {
-		return err
-	}
-	publish := func() { _ = c.bus.PublishDesired(agent, dev, d.Doc) }
-	if !c.units.After(ctx, publish) {
-		publish()
-	}
+	u.Put(displayBucket, key, wire.Marshal(d))
+	u.After(func() { _ = c.bus.PublishDesired(agent, dev, d.Doc) })
 	return nil
 }
 
 func (c *Controller) republishDisplays(ctx context.Context) {
-	var docs []displayDoc
-	err := c.units.List(ctx, displayBucket, func(_ string, v []byte) error {
-		var d displayDoc
-		if err := json.Unmarshal(v, &d); err == nil {
-			docs = append(docs, d)
-		}
-		return nil
-	})
+	kvs, err := c.store.List(ctx, displayBucket)
 	if err != nil {
 		c.log.Error("list display documents", "err", err)
 		return
+	}
+	var docs []displayDoc
+	for _, kv := range kvs {
+		var d displayDoc
+		if err := json.Unmarshal(kv.Val, &d); err == nil {
+			docs = append(docs, d)
+		}
 	}
 	sort.Slice(docs, func(i, j int) bool { return docs[i].Agent+docs[i].Device < docs[j].Agent+docs[j].Device })
 	for _, d := range docs {
@@ -272,71 +271,52 @@ func (c *Controller) republishDisplays(ctx context.Context) {
 
 // Issue takes a ticket through the desk and prints it on the named printer
 // (the kiosk API uses it; printer may be empty for screen-only tickets).
+// With a printer it waits (at most Options.PrintWait) for the printer's
+// answer: t.Print says whether the ticket is printed, failed (with the
+// printer's code) or still pending. "Printed" is only ever the printer's
+// own "done".
 func (c *Controller) Issue(ctx context.Context, req IssueRequest, printerAgent, printer string) (t Issued, err error) {
-	if unitOf(ctx) == nil {
-		ctx = c.units.Begin(ctx)
-		defer func() {
-			if cerr := c.units.Commit(ctx); cerr != nil && err == nil {
-				err = cerr
-			}
-		}()
+	var tk bus.Ticket
+	uerr := c.inUnit(ctx, func(u *unit) error {
+		t, tk, err = c.issue(u, req, printerAgent, printer)
+		return nil
+	})
+	if uerr != nil {
+		return Issued{}, uerr
 	}
-	c.mu.Lock()
-	t, err = c.desk.Issue(ctx, c.clock.Now(), req)
-	var ev queue.Event
-	if err == nil && !t.Duplicate {
-		ev = queue.Event{Type: queue.EvIssued, At: t.IssuedAt, Ticket: t.ID, Number: t.Number, Item: t.Item, Ahead: t.Ahead,
-			EstP50S: float64(t.P50S), EstP90S: float64(t.P90S)}
-	}
-	c.mu.Unlock()
 	if err != nil {
 		return t, err
 	}
-	if !t.Duplicate && req.Card != nil {
-		c.recordIdentity(ctx, casesys.Identity{Ticket: t.ID, IDHash: req.Card.IDHash, MaskedID: req.Card.MaskedID,
-			MaskedName: req.Card.MaskedName, BirthYear: req.Card.BirthYear})
-	}
-	if !t.Duplicate {
-		c.metrics.tickets.WithLabelValues(t.Item).Inc()
-		c.publishQueue(ctx, []queue.Event{ev})
-	}
-	if printer != "" && !t.Duplicate {
-		args := wire.Print{Template: wire.TemplateTicket, Fields: c.ticketFields(t)}
-		if _, err := c.bus.Dispatch(ctx, printerAgent, printer, wire.CmdPrint, args, c.ttl()); err != nil {
-			return t, err
-		}
+	if tk.Valid() {
+		t.Print = c.waitPrint(ctx, tk)
 	}
 	return t, nil
 }
 
-// kvPending stores the bus's in-flight commands in the KV table.
-type kvPending struct{ kv KV }
-
-const pendingBucket = "pending-cmd"
-
-func (p kvPending) PutPending(ctx context.Context, pc bus.PendingCommand) error {
-	return p.kv.Put(ctx, pendingBucket, pc.Msg.ID, bus.MarshalPending(pc))
-}
-
-func (p kvPending) DeletePending(ctx context.Context, ids ...string) error {
-	for _, id := range ids {
-		if err := p.kv.Delete(ctx, pendingBucket, id); err != nil {
-			return err
-		}
+// issue takes a ticket inside u and dispatches its print.
+func (c *Controller) issue(u *unit, req IssueRequest, printerAgent, printer string) (Issued, bus.Ticket, error) {
+	t, err := c.desk.Issue(u, c.clock.Now(), req)
+	if err != nil {
+		return t, bus.Ticket{}, err
 	}
-	return nil
-}
-
-func (p kvPending) ListPending(ctx context.Context) ([]bus.PendingCommand, error) {
-	var out []bus.PendingCommand
-	err := p.kv.List(ctx, pendingBucket, func(_ string, v []byte) error {
-		pc, err := bus.UnmarshalPending(v)
-		if err != nil {
-			return err
-		}
-		out = append(out, pc)
-		return nil
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Msg.ID < out[j].Msg.ID })
-	return out, err
+	if t.Duplicate {
+		return t, bus.Ticket{}, nil
+	}
+	ev := queue.Event{Type: queue.EvIssued, At: t.IssuedAt, Ticket: t.ID, Number: t.Number, Item: t.Item, Ahead: t.Ahead,
+		EstP50S: float64(t.P50S), EstP90S: float64(t.P90S)}
+	if req.Card != nil {
+		c.recordIdentity(u, casesys.Identity{Ticket: t.ID, IDHash: req.Card.IDHash, MaskedID: req.Card.MaskedID,
+			MaskedName: req.Card.MaskedName, BirthYear: req.Card.BirthYear})
+	}
+	c.metrics.tickets.WithLabelValues(t.Item).Inc()
+	c.publishQueue(u, []queue.Event{ev})
+	if printer == "" {
+		return t, bus.Ticket{}, nil
+	}
+	tk, err := c.dispatchTicketPrint(u, t, printerAgent, printer)
+	if err != nil {
+		return t, bus.Ticket{}, err
+	}
+	t.Print = PrintPending
+	return t, tk, nil
 }

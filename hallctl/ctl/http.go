@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,9 @@ type metrics struct {
 	actions   *prometheus.CounterVec
 	connected prometheus.Gauge
 	ratings   *prometheus.CounterVec
+	units     prometheus.Counter
+	unprinted prometheus.Counter
+	healthy   prometheus.Gauge
 }
 
 func newMetrics(r *prometheus.Registry) *metrics {
@@ -38,8 +42,15 @@ func newMetrics(r *prometheus.Registry) *metrics {
 			Help: "1 while the controller is connected to the MQTT broker."}),
 		ratings: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hallctl_ratings_total",
 			Help: "好差评 ratings by level (1 非常不满意 … 5 非常满意)."}, []string{"level"}),
+		units: prometheus.NewCounter(prometheus.CounterOpts{Name: "hallctl_units_committed_total",
+			Help: "Units of work made durable (several share one transaction under load; see servicehall_eventlog_transactions_total)."}),
+		unprinted: prometheus.NewCounter(prometheus.CounterOpts{Name: "hallctl_tickets_unprinted_total",
+			Help: "Ticket prints that failed or got no answer (the ticket is offered a reprint)."}),
+		healthy: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hallctl_healthy",
+			Help: "1 while the controller can record changes; 0 after a fatal error (it is stopping)."}),
 	}
-	r.MustRegister(m.rejected, m.dups, m.commands, m.events, m.tickets, m.actions, m.connected, m.ratings,
+	m.healthy.Set(1)
+	r.MustRegister(m.units, m.unprinted, m.healthy, m.rejected, m.dups, m.commands, m.events, m.tickets, m.actions, m.connected, m.ratings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -72,6 +83,16 @@ func (c *Controller) healthz(w http.ResponseWriter, _ *http.Request) {
 	code := http.StatusOK
 	if !connected {
 		body["status"] = "degraded"
+		code = http.StatusServiceUnavailable
+	}
+	if err := c.failure(); err != nil {
+		body["status"] = "failed"
+		body["error"] = err.Error()
+		code = http.StatusServiceUnavailable
+	} else if err := c.store.Check(); err != nil {
+		c.fatal(fmt.Errorf("event log: %w", err))
+		body["status"] = "failed"
+		body["error"] = err.Error()
 		code = http.StatusServiceUnavailable
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -2,155 +2,184 @@ package ctl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/servicehall/servicehall/hallctl/bus"
+	"github.com/servicehall/servicehall/hallctl/store"
 )
 
-// Store is the durable storage the controller needs: the log, the keyed
-// table, and an atomic commit of both (hallctl/store provides it).
+// Store is the durable event log and keyed table the controller needs
+// (hallctl/store's *store.Log provides it).
 type Store interface {
-	Log
-	KV
-	// Commit appends recs and applies ops in one transaction, durable when
-	// it returns.
-	Commit(ctx context.Context, recs []LogRecord, ops []KVOp) error
-	// SaveSnapshot keeps a projection's state valid up to record seq upto;
-	// LatestSnapshot returns the newest (ok false when there is none).
-	SaveSnapshot(ctx context.Context, stream string, upto int64, data []byte) error
-	LatestSnapshot(ctx context.Context, stream string) (upto int64, data []byte, ok bool, err error)
+	store.Store
+	// Submit queues a batch in order and returns at once; Wait on the
+	// result blocks until it is durable.
+	Submit(b *store.Batch) *store.Pending
+	// OnCommit is told every committed record, in log order.
+	OnCommit(f func(recs []store.Record))
+	// Check reports a failed log or a database file deleted while running.
+	Check() error
 }
 
-// KVOp is a put or delete in a Commit.
-type KVOp struct {
-	Bucket, Key string
-	Val         []byte
-	Delete      bool
-}
+// ErrUnavailable is returned for requests that reach a controller whose
+// event log has failed: nothing was done, and the controller is stopping.
+var ErrUnavailable = errors.New("the controller cannot record changes (its event log failed); it is restarting")
 
 // unit is a unit of work: the writes of everything handled together, made
-// durable by one commit, and the actions (publishing commands) that must
-// wait for it.
+// durable by one commit, and the actions (publishing commands, live feed
+// updates) that must wait for it. It implements bus.Tx.
 type unit struct {
-	recs  []LogRecord
-	ops   []KVOp
+	batch store.Batch
+	kv    map[string]kvWrite // this unit's own writes, for get
 	after []func()
 }
 
-type unitKey struct{}
-
-func unitOf(ctx context.Context) *unit {
-	u, _ := ctx.Value(unitKey{}).(*unit)
-	return u
+type kvWrite struct {
+	val     []byte
+	deleted bool
 }
 
-// units implements bus.Batcher and the unit-aware Log and KV that the desk
-// and the bus write through. Units are serialised (one open at a time), so
-// the order in which effects are applied in memory is the order in which
-// they reach the log — a replay rebuilds exactly the same state.
-type units struct {
-	store Store
-	open  sync.Mutex // held from Begin to Commit
-	// committed, if set, runs after every commit that appended records
-	// (the case system's monitor and outbox follow the log with it).
-	committed func()
+// Append adds records to the unit.
+func (u *unit) Append(recs ...store.Record) { u.batch.Append(recs...) }
+
+// Put sets bucket/key when the unit commits.
+func (u *unit) Put(bucket, key string, val []byte) {
+	u.batch.Put(bucket, key, val)
+	u.note(bucket, key, kvWrite{val: val})
 }
 
-// Begin opens a unit; every Begin must be followed by Commit.
-func (s *units) Begin(ctx context.Context) context.Context {
-	s.open.Lock()
-	return context.WithValue(ctx, unitKey{}, &unit{})
+// Delete removes bucket/key when the unit commits.
+func (u *unit) Delete(bucket, key string) {
+	u.batch.Delete(bucket, key)
+	u.note(bucket, key, kvWrite{deleted: true})
 }
 
-// After queues f to run once the unit in ctx commits.
-func (s *units) After(ctx context.Context, f func()) bool {
-	u := unitOf(ctx)
-	if u == nil {
-		return false
+func (u *unit) note(bucket, key string, w kvWrite) {
+	if u.kv == nil {
+		u.kv = map[string]kvWrite{}
 	}
-	u.after = append(u.after, f)
-	return true
+	u.kv[bucket+"\x00"+key] = w
 }
 
-// Commit makes the unit durable, then runs its after-commit actions.
-func (s *units) Commit(ctx context.Context) error {
-	u := unitOf(ctx)
-	if u == nil {
-		return fmt.Errorf("commit without a unit")
-	}
-	defer s.open.Unlock()
-	if len(u.recs)+len(u.ops) > 0 {
-		if err := s.store.Commit(ctx, u.recs, u.ops); err != nil {
-			return err
-		}
-		if len(u.recs) > 0 && s.committed != nil {
-			s.committed()
+// After queues f to run once the unit is durable (never if it fails).
+// After actions run in commit order; they must not open units themselves.
+func (u *unit) After(f func()) { u.after = append(u.after, f) }
+
+var _ bus.Tx = (*unit)(nil)
+
+// get reads bucket/key as the unit will leave it.
+func (c *Controller) get(ctx context.Context, u *unit, bucket, key string) ([]byte, bool, error) {
+	if u != nil {
+		if w, ok := u.kv[bucket+"\x00"+key]; ok {
+			return w.val, !w.deleted, nil
 		}
 	}
-	for _, f := range u.after {
+	v, err := c.store.Get(ctx, bucket, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	return v, err == nil, err
+}
+
+// sequencer runs units' after-actions in the order the units were
+// submitted, whatever order their waits return in.
+type sequencer struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	next uint64 // the turn whose actions run next
+	last uint64 // the last turn handed out
+}
+
+func newSequencer() *sequencer {
+	s := &sequencer{}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+// take hands out the next turn; the caller holds the controller's lock so
+// turns follow the log's order.
+func (s *sequencer) take() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last++
+	return s.last
+}
+
+// run waits for turn, runs fs, and passes the turn on.
+func (s *sequencer) run(turn uint64, fs []func()) {
+	s.mu.Lock()
+	for s.next+1 != turn {
+		s.cond.Wait()
+	}
+	s.mu.Unlock()
+	for _, f := range fs {
 		f()
 	}
-	return nil
+	s.mu.Lock()
+	s.next = turn
+	s.cond.Broadcast()
+	s.mu.Unlock()
 }
 
-// Append buffers into the open unit, or appends at once outside one.
-func (s *units) Append(ctx context.Context, recs ...LogRecord) ([]int64, error) {
-	if u := unitOf(ctx); u != nil {
-		u.recs = append(u.recs, recs...)
-		return make([]int64, len(recs)), nil
+// inUnit runs f in a unit of work under the controller's lock: f reads and
+// changes the engine and adds the records of what it changed to u. The unit
+// is handed to the log before the lock is released (so the log's order is
+// the order of the changes in memory) and is made durable outside the lock,
+// together with whatever other units are waiting (group commit). inUnit
+// returns once the unit is durable, after its After actions ran.
+//
+// f's error is returned, but what f recorded before failing is committed
+// all the same (a finish that succeeded before "nothing to call" stays).
+// A commit that fails leaves memory ahead of the log: the controller stops
+// (fatal), and a restart rebuilds state from the log. The commit is never
+// cancelled by ctx: a departing HTTP client does not undo a ticket.
+func (c *Controller) inUnit(ctx context.Context, f func(u *unit) error) error {
+	if err := c.failure(); err != nil {
+		return err
 	}
-	seqs, err := s.store.Append(ctx, recs...)
-	if err == nil && s.committed != nil {
-		s.committed()
+	u := &unit{}
+	c.mu.Lock()
+	ferr := f(u)
+	var p *store.Pending
+	if u.batch.Len() > 0 {
+		p = c.store.Submit(&u.batch)
 	}
-	return seqs, err
-}
-
-// Read reads committed records.
-func (s *units) Read(ctx context.Context, stream string, from int64, fn func(LogRecord) error) error {
-	return s.store.Read(ctx, stream, from, fn)
-}
-
-// Put buffers into the open unit, or writes at once outside one.
-func (s *units) Put(ctx context.Context, bucket, key string, val []byte) error {
-	if u := unitOf(ctx); u != nil {
-		u.ops = append(u.ops, KVOp{Bucket: bucket, Key: key, Val: val})
-		return nil
-	}
-	return s.store.Put(ctx, bucket, key, val)
-}
-
-// Delete buffers into the open unit, or deletes at once outside one.
-func (s *units) Delete(ctx context.Context, bucket, key string) error {
-	if u := unitOf(ctx); u != nil {
-		u.ops = append(u.ops, KVOp{Bucket: bucket, Key: key, Delete: true})
-		return nil
-	}
-	return s.store.Delete(ctx, bucket, key)
-}
-
-// Get sees the open unit's own writes first.
-func (s *units) Get(ctx context.Context, bucket, key string) ([]byte, bool, error) {
-	if u := unitOf(ctx); u != nil {
-		for i := len(u.ops) - 1; i >= 0; i-- {
-			if op := u.ops[i]; op.Bucket == bucket && op.Key == key {
-				return op.Val, !op.Delete, nil
-			}
+	turn := c.seq.take()
+	c.mu.Unlock()
+	if p != nil {
+		if _, err := p.Wait(); err != nil {
+			c.seq.run(turn, nil)
+			err = fmt.Errorf("commit: %w", err)
+			c.fatal(err)
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
+		c.metrics.units.Inc()
 	}
-	return s.store.Get(ctx, bucket, key)
+	c.seq.run(turn, u.after)
+	return ferr
 }
 
-// SaveSnapshot passes through to the store (outside units).
-func (s *units) SaveSnapshot(ctx context.Context, stream string, upto int64, data []byte) error {
-	return s.store.SaveSnapshot(ctx, stream, upto, data)
+// Unit implements bus.Batcher.
+func (c *Controller) Unit(ctx context.Context, f func(tx bus.Tx) error) error {
+	return c.inUnit(ctx, func(u *unit) error { return f(u) })
 }
 
-// LatestSnapshot passes through to the store.
-func (s *units) LatestSnapshot(ctx context.Context, stream string) (int64, []byte, bool, error) {
-	return s.store.LatestSnapshot(ctx, stream)
-}
-
-// List lists committed entries (callers list outside units).
-func (s *units) List(ctx context.Context, bucket string, fn func(string, []byte) error) error {
-	return s.store.List(ctx, bucket, fn)
+// ListPending implements bus.Pending: the commands a previous run left in
+// flight.
+func (c *Controller) ListPending(ctx context.Context) ([]bus.PendingCommand, error) {
+	kvs, err := c.store.List(ctx, bus.PendingBucket)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bus.PendingCommand, 0, len(kvs))
+	for _, kv := range kvs {
+		pc, err := bus.UnmarshalPending(kv.Val)
+		if err != nil {
+			return nil, fmt.Errorf("pending command %s: %w", kv.Key, err)
+		}
+		out = append(out, pc)
+	}
+	return out, nil
 }

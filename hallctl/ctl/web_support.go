@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/servicehall/servicehall/hallctl/queue"
+	"github.com/servicehall/servicehall/hallctl/store"
 	"github.com/servicehall/servicehall/wire"
 )
 
@@ -30,18 +31,19 @@ type AuditEntry struct {
 // ManageAudited applies a manager action and records who did it, in one
 // unit: the queue events and the audit entry are durable together.
 func (c *Controller) ManageAudited(ctx context.Context, a ManagerAction, actor, role string) (evs []queue.Event, err error) {
-	ctx = c.units.Begin(ctx)
-	defer func() {
-		if cerr := c.units.Commit(ctx); cerr != nil && err == nil {
-			err = cerr
+	uerr := c.inUnit(ctx, func(u *unit) error {
+		evs, err = c.manage(u, a)
+		if err != nil {
+			return nil
 		}
-	}()
-	evs, err = c.Manage(ctx, a)
-	if err != nil {
-		return nil, err
+		e := AuditEntry{At: c.clock.Now(), Actor: actor, Role: role, Action: a, Events: len(evs)}
+		u.Append(store.Record{Stream: AuditStream, Type: a.Type, At: e.At, Data: wire.Marshal(e)})
+		return nil
+	})
+	if uerr != nil {
+		return nil, uerr
 	}
-	e := AuditEntry{At: c.clock.Now(), Actor: actor, Role: role, Action: a, Events: len(evs)}
-	if _, err := c.units.Append(ctx, LogRecord{Stream: AuditStream, Type: a.Type, At: e.At, Data: wire.Marshal(e)}); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return evs, nil
@@ -50,7 +52,7 @@ func (c *Controller) ManageAudited(ctx context.Context, a ManagerAction, actor, 
 // Audit returns the newest manager actions, newest first (at most limit).
 func (c *Controller) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {
 	var all []AuditEntry
-	err := c.units.Read(ctx, AuditStream, 0, func(r LogRecord) error {
+	err := c.store.Read(ctx, AuditStream, 0, func(r store.Record) error {
 		var e AuditEntry
 		if err := json.Unmarshal(r.Data, &e); err == nil {
 			all = append(all, e)

@@ -207,18 +207,49 @@ func (s *server) issue(w http.ResponseWriter, r *http.Request, cl Claims, req Ti
 		}
 	}
 	t, err := s.c.Issue(r.Context(), ir, printerAgent, printer)
-	if err != nil && t.ID == 0 {
+	if err != nil {
 		writeErr(w, err)
 		return
-	}
-	if err != nil {
-		s.log.Warn("ticket issued, print failed", "number", t.Number, "err", err)
 	}
 	status := http.StatusCreated
 	if t.Duplicate {
 		status = http.StatusOK
+		t.Print, t.PrintCode = s.c.PrintStatus(t.ID)
 	}
-	writeJSON(w, status, TicketResponse{Issued: t, Printed: printer != "" && err == nil && !t.Duplicate, MaskedName: masked})
+	if t.Print == ctl.PrintFailed && t.PrintCode == "" {
+		_, t.PrintCode = s.c.PrintStatus(t.ID)
+	}
+	writeJSON(w, status, TicketResponse{Issued: t, Printed: t.Print == ctl.PrintPrinted, MaskedName: masked})
+}
+
+// ReprintRequest asks for a ticket to be printed again.
+type ReprintRequest struct {
+	// Agent is the kiosk whose printers may take it (its first online
+	// printer other than the one that failed).
+	Agent string `json:"agent"`
+}
+
+// postReprint prints a waiting ticket whose print failed, again: the
+// kiosk's 重新打印.
+func (s *server) postReprint(w http.ResponseWriter, r *http.Request, _ Claims) {
+	var req ReprintRequest
+	if err := s.decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if req.Agent == "" {
+		writeProblem(w, "bad_request", "agent is required")
+		return
+	}
+	t, err := s.c.Reprint(r.Context(), strings.ToUpper(r.PathValue("number")), req.Agent, "")
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if t.Print == ctl.PrintFailed {
+		_, t.PrintCode = s.c.PrintStatus(t.ID)
+	}
+	writeJSON(w, http.StatusOK, TicketResponse{Issued: t, Printed: t.Print == ctl.PrintPrinted})
 }
 
 // TicketStatus is a ticket looked up by number.

@@ -64,6 +64,9 @@ var problems = map[string]problemText{
 	"unknown_followup":    {404, "没有这条回访（该号没有差评）", "no follow-up for this ticket"},
 	"followup_closed":     {409, "该回访已办结", "the follow-up is already closed"},
 	"bad_report":          {400, "报表参数有误", "bad report parameters"},
+	"not_reprintable":     {409, "该号不在等候中或已打印", "the ticket is not waiting or is already printed"},
+	"no_printer":          {503, "本机没有可用的打印机，请联系工作人员", "no printer of this kiosk is available"},
+	"unavailable":         {503, "系统正在恢复，请稍后再试", "the controller is restarting; try again shortly"},
 	"internal":            {500, "系统内部错误，请联系工作人员", "internal error"},
 }
 
@@ -75,6 +78,9 @@ func writeProblem(w http.ResponseWriter, code, detail string) {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
+	if p.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
 	w.WriteHeader(p.status)
 	_ = json.NewEncoder(w).Encode(Problem{Type: "/docs/api.md#" + code, Title: p.en, Status: p.status,
 		Code: code, MessageZH: p.zh, MessageEN: p.en, Detail: detail})

@@ -12,11 +12,11 @@
   let hall = null, dept = "", item = null, card = null, lastTicket = null, idleLeft = idleS;
 
   const T = {
-    zh: { all: "全部", ahead: "前面 {n} 人", min: "分钟", eta: "{a}–{b} 分钟", printed: "号票已打印，请取票", notPrinted: "本机未连接打印机，请记下号码",
+    zh: { all: "全部", ahead: "前面 {n} 人", min: "分钟", eta: "{a}–{b} 分钟", printed: "号票已打印，请取票", notPrinted: "本机未连接打印机，请记下号码", printFailed: "号票未能打印（{code}）。您的号码已登记，请记下号码，或点“重新打印”。", printPending: "正在打印，如未出票请点“重新打印”或记下号码", reprinting: "正在重新打印…",
       window: "请到 {w} 办理", state: { waiting: "排队中", called: "已叫号，请到窗口", serving: "办理中", finished: "已办结", no_show: "已过号", transferred: "已转移", cancelled: "已取消" },
       card: "已读取身份证：{name}（{id}）。请选择事项，将按身份证取号。", idle: "{s} 秒无操作将返回首页", promised: "承诺件，承诺 {d} 个工作日办结", immediate: "即办件，当场办结", none: "无",
       res: "号码 {n} · {item}", resAhead: "前面还有 {n} 人，预计 {a}–{b} 分钟", win: "窗口：{w} 号", elderly: "（老年人优先）", rated: "该号已评价，谢谢" },
-    en: { all: "All", ahead: "{n} ahead", min: "min", eta: "{a}–{b} min", printed: "Your ticket is printed — please take it", notPrinted: "No printer here — please note your number",
+    en: { all: "All", ahead: "{n} ahead", min: "min", eta: "{a}–{b} min", printed: "Your ticket is printed — please take it", notPrinted: "No printer here — please note your number", printFailed: "The ticket could not be printed ({code}). Your number is registered: note it, or tap Reprint.", printPending: "Printing… if no ticket comes out, tap Reprint or note your number", reprinting: "Reprinting…",
       window: "Go to {w}", state: { waiting: "waiting", called: "called — go to the window", serving: "being served", finished: "finished", no_show: "missed (no-show)", transferred: "transferred", cancelled: "cancelled" },
       card: "ID card read: {name} ({id}). Choose a service to take a ticket with it.", idle: "Back to start in {s} s", promised: "Promised: done within {d} working days", immediate: "Done on the spot", none: "none",
       res: "Number {n} · {item}", resAhead: "{n} ahead, about {a}–{b} min", win: "Window {w}", elderly: " (senior priority)", rated: "Already rated, thank you" },
@@ -104,9 +104,21 @@
     $("t-ahead").textContent = tk.ahead;
     $("t-eta").textContent = t("eta", { a: SH.mins(tk.eta_p50_s), b: SH.mins(tk.eta_p90_s) });
     $("t-window").textContent = tk.window_hint ? t("window", { w: tk.window_hint }) : "";
-    $("t-printed").textContent = tk.printed ? t("printed") : t("notPrinted");
+    const codes = { paper_out: lang === "zh" ? "打印机缺纸" : "out of paper", expired: lang === "zh" ? "打印机无响应" : "no answer", no_ack: lang === "zh" ? "打印机无响应" : "no answer", no_answer: lang === "zh" ? "打印机无响应" : "no answer" };
+    const st = tk.print || "";
+    $("t-printed").textContent = st === "printed" ? t("printed") : st === "failed" ? t("printFailed", { code: codes[tk.print_code] || tk.print_code || "" })
+      : st === "pending" ? t("printPending") : t("notPrinted");
+    $("t-printed").classList.toggle("err", st === "failed");
+    $("reprint").classList.toggle("hidden", !(agent && (st === "failed" || st === "pending")));
     card = null; renderCard();
     show("ticket");
+  }
+
+  async function reprint() {
+    if (!lastTicket || !agent) return;
+    $("t-printed").textContent = t("reprinting");
+    try { showTicket(Object.assign({}, lastTicket, await SH.api("POST", "/tickets/" + encodeURIComponent(lastTicket.number) + "/reprint", { agent }))); }
+    catch (e) { $("t-printed").textContent = problemText(e); }
   }
 
   let busy = false;
@@ -194,6 +206,7 @@
   $("go-rate").onclick = () => { lookupMode = "rate"; show("lookup"); };
   document.querySelectorAll(".back").forEach(b => b.onclick = () => show(document.body.dataset.screen === "guide" ? "items" : "home"));
   document.querySelectorAll(".done").forEach(b => b.onclick = reset);
+  $("reprint").onclick = reprint;
   $("search").oninput = renderItems;
   $("take").onclick = take;
   $("appt-go").onclick = checkin;
