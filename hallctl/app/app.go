@@ -88,12 +88,16 @@ func Start(ctx context.Context, o Options) (a *App, err error) {
 	if err := os.MkdirAll(o.StateDir, 0o750); err != nil {
 		return a, fmt.Errorf("state dir: %w", err)
 	}
-	a.Store, err = store.Open(ctx, filepath.Join(o.StateDir, "hallctl.db"), store.Options{Logger: o.Logger.With("part", "store"), Clock: o.Clock})
+	dbPath := filepath.Join(o.StateDir, "hallctl.db")
+	if err := checkNotVanished(dbPath); err != nil {
+		return a, err
+	}
+	a.Store, err = store.Open(ctx, dbPath, store.Options{Logger: o.Logger.With("part", "store"), Clock: o.Clock})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
 			return a, fmt.Errorf("the event log in %s is in use by another hallctl: %w", o.StateDir, err)
 		}
-		return a, fmt.Errorf("open event log: %w", err)
+		return a, fmt.Errorf("open event log (%s free in %s): %w", humanFree(o.StateDir), o.StateDir, err)
 	}
 	a.Registry.MustRegister(a.Store.Collector())
 	a.brokerURL = o.BrokerURL
@@ -222,6 +226,29 @@ func randomSecret() string {
 		panic(err)
 	}
 	return hex.EncodeToString(b[:])
+}
+
+// checkNotVanished refuses to start an empty hall where a log was before:
+// the lock file beside the database outlives it, so a database deleted by
+// mistake is not silently replaced by an empty one (today's numbers would
+// start again at 001 while yesterday's holders still wait).
+func checkNotVanished(dbPath string) error {
+	if _, err := os.Stat(dbPath); err == nil || !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if _, err := os.Stat(dbPath + ".lock"); err != nil {
+		return nil // a new hall
+	}
+	return fmt.Errorf("the event log %s is missing but this state directory held one (%s.lock is there): "+
+		"restore the file from a backup, or remove %s.lock to start an empty hall", dbPath, dbPath, dbPath)
+}
+
+func humanFree(dir string) string {
+	n := store.FreeBytes(dir)
+	if n < 0 {
+		return "unknown space"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
 func first(vals ...string) string {

@@ -862,7 +862,9 @@ type Target struct {
 
 // PublishDesired publishes a display's desired document, retained.
 func (b *Bus) PublishDesired(agent, dev string, doc wire.DesiredMsg) error {
-	if b.client == nil {
+	// Only on an open connection (see publish): the controller publishes
+	// every display document again when the connection comes back.
+	if b.client == nil || !b.client.IsConnectionOpen() {
 		return ErrNotConnected
 	}
 	b.client.Publish(wire.Desired(b.o.Hall, agent, dev), 1, true, wire.Marshal(doc))

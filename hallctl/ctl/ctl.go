@@ -17,6 +17,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -76,7 +77,7 @@ type Controller struct {
 
 	fatalMu  sync.Mutex
 	fatalErr error
-	stop     context.CancelCauseFunc // set by Run
+	stop     context.CancelCauseFunc    // set by Run
 	work     chan func(context.Context) // see runWork
 
 	feed      *feed
@@ -194,6 +195,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		SetKeepAlive(15*time.Second).
 		SetAutoAckDisabled(true). // events are acked once their effect is durable
 		SetMaxResumePubInFlight(1000).
+		// No client-side store: the bus re-sends its own in-flight commands
+		// and OnConnect re-publishes status and displays, while paho v1.5.1's
+		// resume of stored publishes races with publishes made just after
+		// a connect.
+		SetStore(noStore{}).
 		SetWill(status, wire.Offline, 1, true)
 	if c.o.Username != "" {
 		opts.SetUsername(c.o.Username).SetPassword(c.o.Password)
@@ -223,10 +229,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	if pending != nil {
 		return pending
 	}
+	c.client.Connect() // SetConnectRetry: keeps trying in the background
 	if err := c.bus.Resume(ctx); err != nil {
 		return err
 	}
-	c.client.Connect() // SetConnectRetry: keeps trying in the background
 
 	// Every goroutine has an owner: the first that fails stops the rest,
 	// and Run returns its error (hallctl serve exits non-zero).
@@ -273,3 +279,14 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	return err
 }
+
+// noStore is a paho store that keeps nothing (see SetStore in Run).
+type noStore struct{}
+
+func (noStore) Open()                             {}
+func (noStore) Put(string, packets.ControlPacket) {}
+func (noStore) Get(string) packets.ControlPacket  { return nil }
+func (noStore) All() []string                     { return nil }
+func (noStore) Del(string)                        {}
+func (noStore) Close()                            {}
+func (noStore) Reset()                            {}

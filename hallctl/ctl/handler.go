@@ -288,7 +288,7 @@ func (c *Controller) Issue(ctx context.Context, req IssueRequest, printerAgent, 
 		return t, err
 	}
 	if tk.Valid() {
-		t.Print = c.waitPrint(ctx, tk)
+		t.Print, t.PrintCode = c.waitPrint(ctx, tk)
 	}
 	return t, nil
 }

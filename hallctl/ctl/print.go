@@ -111,17 +111,21 @@ func (c *Controller) dispatchTicketPrint(u *unit, t Issued, agent, dev string) (
 
 // waitPrint waits for a print's outcome, at most Options.PrintWait; the
 // outcome itself is recorded by onCommandOutcome.
-func (c *Controller) waitPrint(ctx context.Context, tk bus.Ticket) string {
+func (c *Controller) waitPrint(ctx context.Context, tk bus.Ticket) (status, code string) {
 	wctx, cancel := context.WithTimeout(ctx, c.o.PrintWait)
 	defer cancel()
 	ack, err := c.bus.Wait(wctx, tk)
 	switch {
 	case err == nil && ack.Status == wire.AckDone:
-		return PrintPrinted
+		return PrintPrinted, ""
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return PrintPending
+		return PrintPending, ""
+	case ack.Code != "":
+		return PrintFailed, ack.Code
+	case err != nil:
+		return PrintFailed, "no_answer"
 	default:
-		return PrintFailed
+		return PrintFailed, ack.Status
 	}
 }
 
@@ -227,16 +231,8 @@ func (c *Controller) Reprint(ctx context.Context, number, agent, printer string)
 	if uerr != nil {
 		return t, uerr
 	}
-	t.Print = c.waitPrint(ctx, tk)
-	if t.Print == PrintFailed {
-		t.PrintCode = c.lastPrintCode(t.ID)
-	}
+	t.Print, t.PrintCode = c.waitPrint(ctx, tk)
 	return t, nil
-}
-
-func (c *Controller) lastPrintCode(ticket int64) string {
-	_, code := c.PrintStatus(ticket)
-	return code
 }
 
 // onlinePrinter picks agent's printer that is online and not faulty,

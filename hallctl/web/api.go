@@ -216,9 +216,6 @@ func (s *server) issue(w http.ResponseWriter, r *http.Request, cl Claims, req Ti
 		status = http.StatusOK
 		t.Print, t.PrintCode = s.c.PrintStatus(t.ID)
 	}
-	if t.Print == ctl.PrintFailed && t.PrintCode == "" {
-		_, t.PrintCode = s.c.PrintStatus(t.ID)
-	}
 	writeJSON(w, status, TicketResponse{Issued: t, Printed: t.Print == ctl.PrintPrinted, MaskedName: masked})
 }
 
@@ -245,9 +242,6 @@ func (s *server) postReprint(w http.ResponseWriter, r *http.Request, _ Claims) {
 	if err != nil {
 		writeErr(w, err)
 		return
-	}
-	if t.Print == ctl.PrintFailed {
-		_, t.PrintCode = s.c.PrintStatus(t.ID)
 	}
 	writeJSON(w, http.StatusOK, TicketResponse{Issued: t, Printed: t.Print == ctl.PrintPrinted})
 }
