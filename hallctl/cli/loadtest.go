@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/servicehall/servicehall/hallctl/loadtest"
 )
@@ -16,17 +17,48 @@ func init() {
 }
 
 func runLoadtest(ctx context.Context, e *env, args []string) int {
-	fs := newFlags(e, "loadtest", "[--mqtt embedded|mosquitto|both] [--multiples 10,100,1000] [--seconds S] [--json]")
+	fs := newFlags(e, "loadtest", "[--mqtt embedded|mosquitto|both|none] [--multiples 10,100,1000] [--seconds S] [--http 1,10,50,100] [--http-seconds S] [--state-dir DIR] [--json]")
 	which := fs.String("mqtt", "both", "broker: embedded, mosquitto or both")
 	multiples := fs.String("multiples", "10,100,1000", "comma-separated multiples of the peak rate (0.22 tickets/s)")
 	seconds := fs.Float64("seconds", 60, "target duration of each run (at least 200 presses each)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	httpClients := fs.String("http", "", "also measure HTTP ticket issue at these client counts (e.g. 1,10,50,100)")
+	httpSeconds := fs.Float64("http-seconds", 5, "duration of each HTTP run")
+	stateDir := fs.String("state-dir", "", "run the HTTP runs on a copy of this state directory's history (default: an empty hall)")
 	if ok, code := parse(fs, args); !ok {
 		return code
 	}
 	brokers := []string{"embedded", "mosquitto"}
-	if *which != "both" {
+	switch *which {
+	case "both":
+	case "none":
+		brokers = nil
+	default:
 		brokers = []string{*which}
+	}
+	quietLog := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var httpRuns []loadtest.HTTPRun
+	for _, s := range strings.Split(*httpClients, ",") {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		var n int
+		if _, err := fmt.Sscan(strings.TrimSpace(s), &n); err != nil || n <= 0 {
+			fmt.Fprintf(e.stderr, "hallctl loadtest: bad client count %q\n", s)
+			return 2
+		}
+		dir, cleanup, err := loadtest.CopyState(*stateDir)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "hallctl loadtest: %v\n", err)
+			return 1
+		}
+		r, err := loadtest.MeasureHTTP(ctx, dir, n, time.Duration(*httpSeconds*float64(time.Second)), quietLog)
+		cleanup()
+		if err != nil {
+			fmt.Fprintf(e.stderr, "hallctl loadtest: HTTP %d clients: %v\n", n, err)
+			return 1
+		}
+		httpRuns = append(httpRuns, r)
 	}
 	var runs []loadtest.Run
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -53,9 +85,14 @@ func runLoadtest(ctx context.Context, e *env, args []string) int {
 		}
 	}
 	if *asJSON {
-		_ = json.NewEncoder(e.stdout).Encode(runs)
+		_ = json.NewEncoder(e.stdout).Encode(map[string]any{"mqtt": runs, "http": httpRuns})
 		return 0
 	}
-	loadtest.Table(e.stdout, runs)
+	if len(runs) > 0 {
+		loadtest.Table(e.stdout, runs)
+	}
+	if len(httpRuns) > 0 {
+		loadtest.HTTPTable(e.stdout, httpRuns)
+	}
 	return 0
 }

@@ -109,17 +109,20 @@ func (c *Controller) dispatchTicketPrint(u *unit, t Issued, agent, dev string) (
 	return tk, nil
 }
 
-// waitPrint waits for a print's outcome, at most Options.PrintWait; the
-// outcome itself is recorded by onCommandOutcome.
+// waitPrint waits for a print's outcome, at most Options.PrintWait, and
+// records it before returning, so that what the caller says next (the
+// kiosk's "printed", the manager's alerts) agrees with the log.
 func (c *Controller) waitPrint(ctx context.Context, tk bus.Ticket) (status, code string) {
 	wctx, cancel := context.WithTimeout(ctx, c.o.PrintWait)
 	defer cancel()
 	ack, err := c.bus.Wait(wctx, tk)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return PrintPending, ""
+	}
+	c.onCommandOutcome(context.WithoutCancel(ctx), tk.ID, ack, err)
 	switch {
 	case err == nil && ack.Status == wire.AckDone:
 		return PrintPrinted, ""
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return PrintPending, ""
 	case ack.Code != "":
 		return PrintFailed, ack.Code
 	case err != nil:
