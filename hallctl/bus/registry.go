@@ -1,0 +1,330 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/servicehall/servicehall/wire"
+)
+
+// Agent is what the registry knows of one agent.
+type Agent struct {
+	ID      string
+	Online  bool
+	Info    wire.InfoMsg
+	Devices map[string]*Device
+}
+
+// Device is what the registry knows of one device.
+type Device struct {
+	Info     wire.DeviceInfo
+	Status   wire.DevStatusMsg
+	Reported *wire.ReportedMsg
+}
+
+// onMessage runs on paho's router goroutine: registry updates happen here
+// (they are cheap), events are queued in order for Run.
+func (b *Bus) onMessage(_ mqtt.Client, m mqtt.Message) {
+	t, err := wire.ParseTopic(m.Topic(), b.o.Hall)
+	if err != nil {
+		m.Ack()
+		b.reject("topic", err, m.Topic())
+		return
+	}
+	if t.Kind == wire.KindEvent {
+		// Acknowledged by Run once its effect is committed. A full queue
+		// blocks here, and QoS 1 flow control backs off the broker.
+		b.events <- m
+		return
+	}
+	defer m.Ack()
+	p := m.Payload()
+	switch t.Kind {
+	case wire.KindAck:
+		a, err := wire.DecodeAck(p)
+		if err != nil {
+			b.reject("ack", err, m.Topic())
+			return
+		}
+		b.onAck(t, a)
+	case wire.KindAgentStatus:
+		s, err := wire.DecodeAvailability(p)
+		if err != nil {
+			if len(p) == 0 { // retained message cleared
+				return
+			}
+			b.reject("agent-status", err, m.Topic())
+			return
+		}
+		b.mu.Lock()
+		b.agent(t.Agent).Online = s == wire.Online
+		b.mu.Unlock()
+		b.notify()
+	case wire.KindAgentInfo:
+		if len(p) == 0 {
+			return
+		}
+		info, err := wire.DecodeInfo(p)
+		if err != nil {
+			b.reject("info", err, m.Topic())
+			return
+		}
+		if info.Agent != t.Agent {
+			b.reject("info", fmt.Errorf("%w: info.agent %q on topic of %q", wire.ErrInvalid, info.Agent, t.Agent), m.Topic())
+			return
+		}
+		b.mu.Lock()
+		a := b.agent(t.Agent)
+		same := sameInfo(a.Info, info)
+		a.Info = info
+		old := a.Devices
+		a.Devices = map[string]*Device{}
+		for _, d := range info.Devices {
+			nd := &Device{Info: d}
+			if o, ok := old[d.ID]; ok {
+				nd.Status, nd.Reported = o.Status, o.Reported
+			}
+			a.Devices[d.ID] = nd
+		}
+		b.mu.Unlock()
+		b.notify()
+		if !same && b.o.OnInfo != nil {
+			b.o.OnInfo(info)
+		}
+		b.releaseHeld(t.Agent)
+	case wire.KindDevStatus:
+		if len(p) == 0 {
+			return
+		}
+		s, err := wire.DecodeDevStatus(p)
+		if err != nil {
+			b.reject("dev-status", err, m.Topic())
+			return
+		}
+		b.mu.Lock()
+		d := b.device(t.Agent, t.Device)
+		d.Status = s
+		b.mu.Unlock()
+		b.notify()
+		if b.o.OnStatus != nil {
+			b.o.OnStatus(t.Agent, t.Device, s)
+		}
+	case wire.KindReported:
+		if len(p) == 0 {
+			return
+		}
+		r, err := wire.DecodeReported(p)
+		if err != nil {
+			b.reject("reported", err, m.Topic())
+			return
+		}
+		b.mu.Lock()
+		b.device(t.Agent, t.Device).Reported = &r
+		b.mu.Unlock()
+	}
+}
+
+func (b *Bus) reject(kind string, err error, topic string) {
+	reason := wire.Reason(err)
+	b.o.Metrics.Rejected(kind, reason)
+	if len(topic) > 200 {
+		topic = topic[:200]
+	}
+	b.log.Warn("rejected message", "kind", kind, "reason", reason, "topic", topic, "err", err)
+}
+
+func (b *Bus) notify() {
+	b.mu.Lock()
+	close(b.changed)
+	b.changed = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// Changed returns a channel that is closed at the next registry change.
+// Every caller is woken (a broadcast): take a new channel after each wake.
+func (b *Bus) Changed() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.changed
+}
+
+// sameInfo reports whether two births announce the same devices.
+func sameInfo(a, b wire.InfoMsg) bool {
+	return string(wire.Marshal(a.Devices)) == string(wire.Marshal(b.Devices)) && a.Agent == b.Agent
+}
+
+func (b *Bus) agent(id string) *Agent {
+	a, ok := b.agents[id]
+	if !ok {
+		a = &Agent{ID: id, Devices: map[string]*Device{}}
+		b.agents[id] = a
+	}
+	return a
+}
+
+func (b *Bus) device(agent, dev string) *Device {
+	a := b.agent(agent)
+	d, ok := a.Devices[dev]
+	if !ok {
+		d = &Device{Info: wire.DeviceInfo{ID: dev}}
+		a.Devices[dev] = d
+	}
+	return d
+}
+
+// knownDevice returns a device's info when its agent has announced it.
+// The caller holds b.mu.
+func (b *Bus) knownDevice(agent, dev string) (wire.DeviceInfo, bool) {
+	a, ok := b.agents[agent]
+	if !ok {
+		return wire.DeviceInfo{}, false
+	}
+	d, ok := a.Devices[dev]
+	if !ok || d.Info.Kind == "" {
+		return wire.DeviceInfo{}, false
+	}
+	return d.Info, true
+}
+
+// releaseHeld queues again the held events of agent (its info arrived).
+// It runs on the router goroutine; the events channel is drained by Run.
+func (b *Bus) releaseHeld(agent string) {
+	b.mu.Lock()
+	var again, keep []mqtt.Message
+	for _, m := range b.held {
+		if t, _ := wire.ParseTopic(m.Topic(), b.o.Hall); t.Agent == agent {
+			again = append(again, m)
+		} else {
+			keep = append(keep, m)
+		}
+	}
+	b.held = keep
+	b.mu.Unlock()
+	for _, m := range again {
+		select {
+		case b.events <- m:
+		default:
+			go func() { b.events <- m }() // the queue is full: Run drains it
+		}
+	}
+}
+
+// Held is how many events wait for their device to be announced.
+func (b *Bus) Held() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.held)
+}
+
+// Load seeds the registry with agents' last known info (kept durable by
+// the controller through OnInfo), so that events and requests that come
+// before the agents' retained info after a restart find their devices.
+// Agents stay offline until their status says otherwise.
+func (b *Bus) Load(infos ...wire.InfoMsg) {
+	b.mu.Lock()
+	for _, info := range infos {
+		a := b.agent(info.Agent)
+		if len(a.Info.Devices) > 0 {
+			continue // a live info already arrived
+		}
+		a.Info = info
+		for _, d := range info.Devices {
+			a.Devices[d.ID] = &Device{Info: d}
+		}
+	}
+	b.mu.Unlock()
+	b.notify()
+}
+
+// Agents returns a copy of the registry, sorted by agent id.
+func (b *Bus) Agents() []Agent {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]Agent, 0, len(b.agents))
+	for _, a := range b.agents {
+		c := *a
+		c.Devices = make(map[string]*Device, len(a.Devices))
+		for k, d := range a.Devices {
+			dc := *d
+			c.Devices[k] = &dc
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Find returns (agent, device) pairs whose device matches.
+func (b *Bus) Find(match func(agent string, d wire.DeviceInfo) bool) []Target {
+	var out []Target
+	for _, a := range b.Agents() {
+		ids := make([]string, 0, len(a.Devices))
+		for id := range a.Devices {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		// Keep the order the agent listed its devices in (its info), which
+		// decides "the first printer of that agent".
+		order := map[string]int{}
+		for i, d := range a.Info.Devices {
+			order[d.ID] = i + 1
+		}
+		sort.SliceStable(ids, func(i, j int) bool {
+			oi, oj := order[ids[i]], order[ids[j]]
+			if oi == 0 {
+				oi = 1 << 30
+			}
+			if oj == 0 {
+				oj = 1 << 30
+			}
+			return oi < oj
+		})
+		for _, id := range ids {
+			d := a.Devices[id]
+			if d.Info.Kind != "" && match(a.ID, d.Info) {
+				out = append(out, Target{Agent: a.ID, Device: d.Info, Online: a.Online, Status: d.Status})
+			}
+		}
+	}
+	return out
+}
+
+// WaitAgent blocks until agent id is online and has announced at least
+// devices devices, or ctx ends.
+func (b *Bus) WaitAgent(ctx context.Context, id string, devices int) error {
+	for {
+		changed := b.Changed()
+		for _, a := range b.Agents() {
+			if a.ID == id && a.Online && len(a.Devices) >= devices {
+				return nil
+			}
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("agent %s not registered: %w", id, ctx.Err())
+		}
+	}
+}
+
+// Target is a device to send to.
+type Target struct {
+	Agent  string
+	Device wire.DeviceInfo
+	Online bool
+	Status wire.DevStatusMsg
+}
+
+// PublishDesired publishes a display's desired document, retained.
+func (b *Bus) PublishDesired(agent, dev string, doc wire.DesiredMsg) error {
+	// Only on an open connection (see publish): the controller publishes
+	// every display document again when the connection comes back.
+	if b.client == nil || !b.client.IsConnectionOpen() {
+		return ErrNotConnected
+	}
+	b.client.Publish(wire.Desired(b.o.Hall, agent, dev), 1, true, wire.Marshal(doc))
+	return nil
+}
