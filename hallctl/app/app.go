@@ -63,7 +63,10 @@ func Start(ctx context.Context, o Options) (a *App, err error) {
 	if o.Config == nil {
 		return nil, errors.New("app: no config")
 	}
-	cfg := o.Config
+	// The caller's config is not changed: the defaults filled in below go
+	// into a copy the controller owns.
+	cfgCopy := *o.Config
+	cfg := &cfgCopy
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -74,9 +77,6 @@ func Start(ctx context.Context, o Options) (a *App, err error) {
 	o.HTTPAddr = first(o.HTTPAddr, cfg.Server.HTTPAddr, "127.0.0.1:8080")
 	o.StateDir = first(o.StateDir, cfg.Server.StateDir, "state")
 	o.BrokerURL = first(o.BrokerURL, cfg.Server.BrokerURL)
-	if cfg.Server.PublicURL == "" {
-		cfg.Server.PublicURL = "http://" + o.HTTPAddr
-	}
 
 	a = &App{log: o.Logger, Registry: prometheus.NewRegistry()}
 	defer func() {
@@ -145,6 +145,10 @@ func Start(ctx context.Context, o Options) (a *App, err error) {
 	})
 	if err != nil {
 		return a, err
+	}
+	if cfg.Server.PublicURL == "" {
+		// The address HTTP really listens on (port 0 picks one).
+		cfg.Server.PublicURL = "http://" + first(a.Controller.HTTPAddr(), o.HTTPAddr)
 	}
 	if err := web.Mount(o.Mux, web.Options{Controller: a.Controller, Logger: o.Logger, Secret: secret, Context: ctx}); err != nil {
 		return a, err

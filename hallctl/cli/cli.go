@@ -18,6 +18,7 @@ import (
 
 	"github.com/servicehall/servicehall/hallctl/app"
 	"github.com/servicehall/servicehall/hallctl/config"
+	"github.com/servicehall/servicehall/hallctl/ctl"
 )
 
 // command is one subcommand.
@@ -123,7 +124,7 @@ func loadConfig(e *env, path string) (*config.Config, bool) {
 		fmt.Fprintln(e.stderr, "hallctl: --config is required")
 		return nil, false
 	}
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, ctl.CheckConfig)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "hallctl:", err)
 		return nil, false

@@ -17,7 +17,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -226,20 +225,21 @@ func (e *Error) Error() string {
 // Unwrap makes errors.Is(err, ErrInvalid) true.
 func (e *Error) Unwrap() error { return ErrInvalid }
 
-// Load reads, decodes and validates a config file.
-func Load(path string) (*Config, error) {
+// Load reads, decodes and validates a config file; checks validate the
+// sections other packages own (see Check).
+func Load(path string, checks ...Check) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(path, b)
+	return Parse(path, b, checks...)
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)
 
 // Parse decodes and validates config bytes; path is used in messages and to
 // resolve relative paths.
-func Parse(path string, b []byte) (*Config, error) {
+func Parse(path string, b []byte, checks ...Check) (*Config, error) {
 	c := &Config{Path: path}
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
@@ -253,7 +253,7 @@ func Parse(path string, b []byte) (*Config, error) {
 	c.root = &root
 	c.Path = path
 	c.applyDefaults()
-	if err := c.Validate(); err != nil {
+	if err := c.Validate(checks...); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -351,9 +351,9 @@ func (c *Config) applyDefaults() {
 
 var hallIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 
-// Validate checks the whole config and returns an *Error listing every
-// problem, or nil.
-func (c *Config) Validate() error {
+// Validate checks the whole config, and with checks the sections other
+// packages own, and returns an *Error listing every problem, or nil.
+func (c *Config) Validate(checks ...Check) error {
 	var ps []Problem
 	add := func(key, format string, a ...any) {
 		ps = append(ps, Problem{File: c.Path, Line: c.lineOf(key), Key: key, Msg: fmt.Sprintf(format, a...)})
@@ -492,7 +492,7 @@ func (c *Config) Validate() error {
 			add(k, "needs password_hash or password_file")
 		}
 	}
-	for _, chk := range registeredChecks() {
+	for _, chk := range checks {
 		ps = append(ps, chk(c)...)
 	}
 	if len(ps) == 0 {
@@ -502,40 +502,10 @@ func (c *Config) Validate() error {
 	return &Error{Problems: ps}
 }
 
-// Check validates a section that another package owns (see RegisterCheck).
+// Check validates a section whose types live in a package that imports
+// this one (the case system's `case_system:`); the caller that knows the
+// owner passes it to Load, Parse or Validate — no package-level registry.
 type Check func(c *Config) []Problem
-
-var checks struct {
-	mu sync.Mutex
-	m  map[string]Check
-}
-
-// RegisterCheck adds a validation that Validate runs after its own, for
-// sections whose types live in packages that import this one (Caddy-style
-// registration in the owner's init). Registering a name again replaces it.
-func RegisterCheck(name string, f Check) {
-	checks.mu.Lock()
-	defer checks.mu.Unlock()
-	if checks.m == nil {
-		checks.m = map[string]Check{}
-	}
-	checks.m[name] = f
-}
-
-func registeredChecks() []Check {
-	checks.mu.Lock()
-	defer checks.mu.Unlock()
-	names := make([]string, 0, len(checks.m))
-	for n := range checks.m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	out := make([]Check, len(names))
-	for i, n := range names {
-		out[i] = checks.m[n]
-	}
-	return out
-}
 
 // Problemf is a problem at key (a path like "case_system.webhook.url"),
 // with the key's line in the file when it can be found.

@@ -25,11 +25,11 @@ import (
 // receipt on the window's printer, identity and clerk records, the webhook
 // outbox, the inbound case API, the supervision monitor and reports.
 
-func init() {
-	config.RegisterCheck("case_system", func(c *config.Config) []config.Problem {
-		_, _, ps := CaseConfig(c)
-		return ps
-	})
+// CheckConfig validates the sections the controller owns beyond the hall
+// config's own (case_system, holidays), for config.Load and hallctl check.
+func CheckConfig(c *config.Config) []config.Problem {
+	_, _, ps := CaseConfig(c)
+	return ps
 }
 
 // CaseConfig decodes the hall config's `case_system:` and `holidays:`

@@ -20,7 +20,7 @@ holidays:
   - {date: 2026-10-01}
   - {date: 2026-10-01}
 `
-	_, err := config.Parse("bad.yaml", []byte(bad))
+	_, err := config.Parse("bad.yaml", []byte(bad), CheckConfig)
 	var ce *config.Error
 	if !errors.As(err, &ce) {
 		t.Fatalf("want *config.Error, got %v", err)

@@ -25,7 +25,8 @@ type HTTPRun struct {
 	Errors         int           `json:"errors"`
 	PerSec         float64       `json:"tickets_per_s"`
 	P50, P99       time.Duration `json:"-"`
-	P50ms, P99ms   float64       `json:"p50_ms"`
+	P50ms          float64       `json:"p50_ms"`
+	P99ms          float64       `json:"p99_ms"`
 	FsyncPerTicket float64       `json:"fsyncs_per_ticket"`
 	ElapsedSec     float64       `json:"elapsed_s"`
 }
