@@ -29,7 +29,7 @@ holidays:
 	if len(ce.Problems) != 1 || ce.Problems[0].Key != "case_system.wat" || ce.Problems[0].Line != 9 {
 		t.Fatalf("problems: %v", err)
 	}
-	_, err = config.Parse("bad.yaml", []byte(strings.Replace(bad, "  wat: 1\n", "", 1)))
+	_, err = config.Parse("bad.yaml", []byte(strings.Replace(bad, "  wat: 1\n", "", 1)), CheckConfig)
 	for _, want := range []string{
 		`bad.yaml:8: case_system.region: "44" must be 6 digits`,
 		`bad.yaml:9: case_system.webhook.url: "ftp://x" must be http:// or https://`,
