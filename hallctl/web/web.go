@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,6 +120,7 @@ func Mount(mux *http.ServeMux, o Options) error {
 	api("PUT", "/api/v1/manager/notice", RoleManager, s.putNotice)
 	api("POST", "/api/v1/manager/appointments", RoleManager, s.postAppointment)
 	s.mountCases(mux, api)
+	s.mountPprof(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { writeProblem(w, "not_found", r.Method+" "+r.URL.Path) })
 	registered.Store(mux, append([]Route(nil), s.routes...))
 
@@ -230,4 +232,17 @@ func actor(cl Claims) string {
 		return "clerk@" + strconv.Itoa(cl.Window)
 	}
 	return cl.Role
+}
+
+// mountPprof serves Go's profiles at /debug/pprof/ to admin tokens only:
+// they show the process's internals and cost CPU to take.
+func (s *server) mountPprof(mux *http.ServeMux) {
+	admin := func(h http.HandlerFunc) http.Handler {
+		return s.wrap(RoleAdmin, func(w http.ResponseWriter, r *http.Request, _ Claims) { h(w, r) })
+	}
+	mux.Handle("GET /debug/pprof/", admin(pprof.Index))
+	mux.Handle("GET /debug/pprof/cmdline", admin(pprof.Cmdline))
+	mux.Handle("GET /debug/pprof/profile", admin(pprof.Profile))
+	mux.Handle("GET /debug/pprof/symbol", admin(pprof.Symbol))
+	mux.Handle("GET /debug/pprof/trace", admin(pprof.Trace))
 }
