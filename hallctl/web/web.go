@@ -171,6 +171,16 @@ func (s *server) wrap(role string, h func(http.ResponseWriter, *http.Request, Cl
 				writeProblem(w, "forbidden", "needs role clerk or admin, token has "+cl.Role)
 				return
 			}
+		case RoleKiosk:
+			if cl.Role != RoleKiosk && cl.Role != RoleManager && cl.Role != RoleAdmin {
+				writeProblem(w, "forbidden", "needs role kiosk, manager or admin, token has "+cl.Role)
+				return
+			}
+		case RoleAdmin:
+			if cl.Role != RoleAdmin {
+				writeProblem(w, "forbidden", "needs role admin, token has "+cl.Role)
+				return
+			}
 		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.o.MaxBody)
