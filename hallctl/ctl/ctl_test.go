@@ -18,7 +18,7 @@ import (
 )
 
 // openStore opens a real event log in a temporary directory.
-func openStore(t *testing.T) *store.Log {
+func openStore(t testing.TB) *store.Log {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hallctl.db"), store.Options{})
 	if err != nil {
