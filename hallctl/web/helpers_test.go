@@ -190,12 +190,21 @@ type device struct {
 	cmds  chan string
 	mu    sync.Mutex
 	seq   uint64
+	ack   wire.AckMsg // the answer to every command (default done)
+}
+
+// answer sets how the device acks its next commands.
+func (d *device) answer(status, code string) {
+	d.mu.Lock()
+	d.ack = wire.AckMsg{Status: status, Code: code}
+	d.mu.Unlock()
 }
 
 func newDevice(t testing.TB, h *hall, agent string, devs []wire.DeviceInfo) *device {
 	t.Helper()
 	hallID := "t-hall"
-	d := &device{hall: hallID, agent: agent, docs: make(chan wire.DesiredMsg, 100), cmds: make(chan string, 100)}
+	d := &device{hall: hallID, agent: agent, docs: make(chan wire.DesiredMsg, 100), cmds: make(chan string, 100),
+		ack: wire.AckMsg{Status: wire.AckDone}}
 	o := mqtt.NewClientOptions().AddBroker(h.BrokerURL()).SetClientID(agent).SetCleanSession(true)
 	d.c = mqtt.NewClient(o)
 	if tok := d.c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
@@ -215,7 +224,11 @@ func newDevice(t testing.TB, h *hall, agent string, devs []wire.DeviceInfo) *dev
 		case d.cmds <- tp.Name + " " + string(cm.Args):
 		default:
 		}
-		d.c.Publish(wire.Ack(hallID, agent, tp.Device), 1, false, wire.Marshal(wire.AckMsg{ID: cm.ID, Status: wire.AckDone}))
+		d.mu.Lock()
+		ack := d.ack
+		d.mu.Unlock()
+		ack.ID = cm.ID
+		d.c.Publish(wire.Ack(hallID, agent, tp.Device), 1, false, wire.Marshal(ack))
 	}).WaitTimeout(5 * time.Second)
 	d.c.Subscribe(wire.AgentDesiredFilter(hallID, agent), 1, func(_ mqtt.Client, m mqtt.Message) {
 		if doc, err := wire.DecodeDesired(m.Payload()); err == nil {
