@@ -70,6 +70,7 @@ type Controller struct {
 	units     *units
 	feed      *feed
 	cases     *caseSys
+	leases    *leaser
 	connected chan struct{}
 	connOnce  sync.Once
 }
@@ -99,6 +100,7 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 	c.metrics = newMetrics(o.Registry)
 	c.units = &units{store: o.Store, committed: c.committed}
 	c.feed = newFeed()
+	c.leases = newLeaser()
 	d, err := NewDesk(ctx, o.Config, c.units)
 	if err != nil {
 		return nil, fmt.Errorf("load queue state: %w", err)
@@ -118,6 +120,8 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 		RetryEvery:  o.RetryEvery,
 		MaxAttempts: o.MaxAttempts,
 		OnStatus: func(agent, dev string, s wire.DevStatusMsg) {
+			c.leases.forget(agent + "/" + dev)
+			c.leases.kick()
 			c.feed.publish(HallEvent{Kind: "device", Type: s.State, At: c.clock.Now(), Agent: agent, Device: dev, Status: &s})
 		},
 	})
@@ -192,10 +196,14 @@ func (c *Controller) Run(ctx context.Context) error {
 		return err
 	}
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		c.runSchedule(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		c.runLeases(ctx)
 	}()
 	if ob := c.Outbox(); ob != nil {
 		wg.Add(1)

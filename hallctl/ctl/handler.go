@@ -60,6 +60,9 @@ func (c *Controller) HandleEvent(ctx context.Context, ev bus.Event) error {
 }
 
 func (c *Controller) onPress(ctx context.Context, ev bus.Event, p wire.Press) error {
+	if p.Ticket != "" {
+		return c.onLeasedPress(ctx, ev, p) // printed offline from a lease (lease.go)
+	}
 	printer, ok := c.printerFor(ev.Agent, ev.Device)
 	if !ok {
 		return fmt.Errorf("button %s/%s: no printer on its agent", ev.Agent, ev.Device.ID)
