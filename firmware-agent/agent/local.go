@@ -23,9 +23,27 @@ func (c ctlLink) Reachable() bool { return c.a.ctlReach.Load() }
 
 // setCtlReachable records the controller's availability as the agent sees it.
 func (a *Agent) setCtlReachable(up bool) {
+	a.reachMu.Lock()
+	defer a.reachMu.Unlock()
 	if a.ctlReach.Swap(up) != up {
 		a.log.Info("controller reachability", "reachable", up)
+		if a.reachCh != nil {
+			close(a.reachCh)
+			a.reachCh = nil
+		}
 	}
+}
+
+// CtlReachable reports whether the controller is reachable now (what a
+// ticket button's offline numbering goes by) and a channel closed at the
+// next change.
+func (a *Agent) CtlReachable() (bool, <-chan struct{}) {
+	a.reachMu.Lock()
+	defer a.reachMu.Unlock()
+	if a.reachCh == nil {
+		a.reachCh = make(chan struct{})
+	}
+	return a.ctlReach.Load(), a.reachCh
 }
 
 // devKV is device.KV on the agent's store, scoped to one device.

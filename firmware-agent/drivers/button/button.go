@@ -125,6 +125,23 @@ func (b *Button) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	// Presses are handled in order by one worker, so the line is watched
+	// while an offline ticket prints (a push then is not lost).
+	presses := make(chan struct{}, maxPending)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-presses:
+				b.onPress(ctx)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	defer wg.Wait()
 	for {
 		lvl, changed, err := b.pin.Next(ctx, -1)
 		if err != nil {
@@ -134,14 +151,22 @@ func (b *Button) Run(ctx context.Context) error {
 			continue
 		}
 		b.press.Add(1)
-		b.onPress(ctx)
+		select {
+		case presses <- struct{}{}:
+		default:
+			b.log.Warn("press dropped: too many presses waiting", "waiting", maxPending)
+		}
 	}
 }
+
+// maxPending bounds presses waiting for the one before them (printing).
+const maxPending = 64
 
 // onPress emits the press, printing from the lease first when the
 // controller cannot be reached.
 func (b *Button) onPress(ctx context.Context) {
 	p := wire.Press{Item: b.cfg.Item}
+	b.log.Debug("press", "n", b.press.Load())
 	if b.offline && b.env.Ctl != nil && !b.env.Ctl.Reachable() {
 		p.Ticket = b.printOffline(ctx)
 	}
