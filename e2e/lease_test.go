@@ -94,7 +94,7 @@ devices:
 	defer func() { acancel(); <-done; ag.Close() }()
 	waitAgent(t, c, "kiosk-1")
 
-	real := clockwork.NewRealClock()
+	wall := clockwork.NewRealClock()
 	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer wcancel()
 	press := func(number string) {
@@ -103,10 +103,10 @@ devices:
 		// 20 ms (an up shorter than the 5 ms confirm time would be a
 		// bounce, not a release). These are the input's durations; the
 		// test then waits for the paper, not for time.
-		if err := pins.Press(wctx, real, pin, 20*time.Millisecond); err != nil {
+		if err := pins.Press(wctx, wall, pin, 20*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
-		<-real.After(20 * time.Millisecond)
+		<-wall.After(20 * time.Millisecond)
 		if err := printer.WaitFor(wctx, number); err != nil {
 			t.Fatalf("virtual paper never showed %s: %v\n%s", number, err, printer.Paper())
 		}
@@ -146,7 +146,7 @@ devices:
 			if time.Now().After(deadline) {
 				t.Fatalf("outbox holds %d presses (%v), want %d", n, err, len(offline))
 			}
-			<-real.After(10 * time.Millisecond) // polling the agent's store
+			<-wall.After(10 * time.Millisecond) // polling the agent's store
 		}
 	}
 	// (With the broker up they wait in the controller's persistent session.)

@@ -71,6 +71,9 @@ func (e *Engine) applyIssued(ev *Event, at int64) error {
 	issued := at
 	var use func()
 	if !ev.Printed.IsZero() {
+		if ev.Number != Number(e.items[j].prefix, ev.Seq) {
+			return fmt.Errorf("leased number %s is not counter %d: %w", ev.Number, ev.Seq, ErrInconsistent)
+		}
 		li, k, err := e.findLease(j, ev.Day, ev.Seq)
 		if err != nil {
 			return err

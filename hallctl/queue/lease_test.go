@@ -220,3 +220,16 @@ func TestLeaseReplayAndSnapshot(t *testing.T) {
 		t.Fatalf("clone's use leaked into the original: %v", err)
 	}
 }
+
+// FuzzParseNumber: a number parses only in the form Number makes.
+func FuzzParseNumber(f *testing.F) {
+	for _, s := range []string{"A001", "A1000", "AB012", "A01", "A-01", "A0001", "B001", "A 01", "A+01"} {
+		f.Add("A", s)
+	}
+	f.Fuzz(func(t *testing.T, prefix, number string) {
+		seq, ok := parseNumber(prefix, number)
+		if ok && (seq < 1 || Number(prefix, seq) != number) {
+			t.Fatalf("parseNumber(%q, %q) = %d, but Number gives %q", prefix, number, seq, Number(prefix, seq))
+		}
+	})
+}
