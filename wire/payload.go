@@ -29,6 +29,10 @@ const (
 	CmdLease       = "lease"
 )
 
+// CapLease in a device's caps (agent info) says the device takes cmd/lease:
+// it issues leased numbers while it cannot reach the controller.
+const CapLease = "lease"
+
 // Device kinds of the agent config.
 const (
 	KindPrinter  = "escpos-printer"
@@ -159,6 +163,9 @@ type PrintFields struct {
 	IssuedAt   string `json:"issued_at"`
 	QR         string `json:"qr"`
 	Serial     string `json:"serial"`
+	// EtaText, when set, is printed instead of the people ahead and the
+	// wait estimate (an offline ticket: "等候时间暂不可估算").
+	EtaText string `json:"eta_text,omitempty"`
 }
 
 // Print is cmd/print args.
@@ -218,17 +225,33 @@ type RatingClose struct {
 }
 
 // Lease is cmd/lease args: numbers a dispenser may issue while offline.
+// The ticket numbers are Prefix followed by the counter From..To in at
+// least three digits (prefix "A", from 21 → "A021"). The other fields are
+// what the dispenser prints on an offline ticket.
 type Lease struct {
 	Item    string `json:"item"`
 	From    int    `json:"from"`
 	To      int    `json:"to"`
 	Expires Time   `json:"expires"`
+	// Prefix is the item's ticket prefix.
+	Prefix string `json:"prefix,omitempty"`
+	// Hall and ItemName are printed on the ticket (hall name, item name).
+	Hall     string `json:"hall,omitempty"`
+	ItemName string `json:"item_name,omitempty"`
+	// TZ is the hall's time zone (IANA name) for the printed time.
+	TZ string `json:"tz,omitempty"`
 }
+
+// Number is the ticket number of counter n of the lease ("A021").
+func (l Lease) Number(n int) string { return fmt.Sprintf("%s%03d", l.Prefix, n) }
 
 // Check validates a Lease.
 func (l Lease) Check() error {
 	if l.Item == "" || l.From <= 0 || l.To < l.From {
 		return fmt.Errorf("lease %s %d..%d is not a block of numbers", l.Item, l.From, l.To)
+	}
+	if l.Expires.IsZero() {
+		return fmt.Errorf("lease %s %d..%d has no expiry", l.Item, l.From, l.To)
 	}
 	return nil
 }

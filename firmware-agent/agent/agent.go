@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -189,6 +190,9 @@ type Agent struct {
 	ledgerMu sync.Mutex
 	ledger   map[string]*ledgerEntry
 
+	ctlReach  atomic.Bool // connected and ctl/status online (local.go)
+	reachMu   sync.Mutex
+	reachCh   chan struct{} // closed when ctlReach changes
 	kick      chan struct{} // outbox has something new (cap 1)
 	ctlOnline chan struct{} // ctl/status turned online (cap 1)
 	misc      *queue        // acks that belong to no device worker

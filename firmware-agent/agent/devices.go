@@ -60,6 +60,9 @@ func (a *Agent) addDevice(cfg device.Config) {
 		Hall:     a.hall,
 		Agent:    a.id,
 		Secret:   a.secret,
+		Ctl:      ctlLink{a},
+		KV:       devKV{a: a, dev: cfg.ID},
+		Peers:    peers{a},
 	}
 	factory, _ := a.opts.Lookup(cfg.Kind) // CheckKinds ran in New
 	var dv device.Device

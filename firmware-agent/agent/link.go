@@ -200,8 +200,10 @@ func (a *Agent) runLink(ctx context.Context) {
 		go a.awaitBirth(ctx, cn, toks)
 		select {
 		case <-cn.lost:
+			a.setCtlReachable(false)
 			a.link.set(nil)
 		case <-ctx.Done():
+			a.setCtlReachable(false)
 			a.link.set(nil)
 			a.shutdown(cn)
 			return
@@ -341,6 +343,7 @@ func (a *Agent) onMessage(topic string, payload []byte) {
 			a.malformed(wire.Reason(err), "ctl/status", err)
 			return
 		}
+		a.setCtlReachable(s == wire.Online)
 		if s == wire.Online {
 			select {
 			case a.ctlOnline <- struct{}{}:

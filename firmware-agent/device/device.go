@@ -108,6 +108,36 @@ type Env struct {
 	Hall, Agent string
 	// Secret is the hall secret for keyed hashes (ID reader), may be empty.
 	Secret []byte
+	// Ctl says whether the controller is reachable now; nil = always
+	// (drivers then never act offline).
+	Ctl Controller
+	// KV is the device's durable state in the agent's store (leases);
+	// nil when the driver runs without an agent.
+	KV KV
+	// Peers runs commands on the agent's other devices (a button printing
+	// on its printer while offline); may be nil.
+	Peers Peers
+}
+
+// Controller tells a driver whether the controller can be reached: the
+// agent is connected to the broker and the controller's ctl/status is
+// online. Events emitted while it is not wait in the agent's outbox.
+type Controller interface {
+	Reachable() bool
+}
+
+// KV is a device's own durable key-value state: Put is committed before
+// it returns (it survives a power cut).
+type KV interface {
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+	Put(ctx context.Context, key string, val []byte) error
+}
+
+// Peers runs a command on another device of the same agent, in that
+// device's command order, as if it had come from the controller (without
+// an id or ack). dev "" means the agent's first printer.
+type Peers interface {
+	Run(ctx context.Context, dev, name string, args any) Result
 }
 
 // Device is a running device driver.

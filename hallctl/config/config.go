@@ -32,6 +32,9 @@ type Config struct {
 	Queue Queue `yaml:"queue,omitempty"`
 	// Server is how hallctl serve runs; env MQTT_ADDR and HTTP_ADDR override.
 	Server Server `yaml:"server,omitempty"`
+	// Leases are the blocks of ticket numbers dispensers issue while they
+	// cannot reach the controller; every field has a default.
+	Leases Leases `yaml:"leases,omitempty"`
 	// Scenario is present only in simulator scenario files.
 	Scenario *Scenario `yaml:"scenario,omitempty"`
 	// CaseSystem is the `case_system:` section and Holidays the
@@ -142,6 +145,37 @@ var DefaultQueue = Queue{
 	NoShowVoidAfter:    2,
 	ElderlyAge:         70,
 	MaxOvertake:        50,
+}
+
+// Leases tune offline numbering: the controller keeps every online
+// dispenser (ticket button) holding a lease of Block numbers of its item,
+// usable until Expires, so a press while the controller is unreachable
+// prints a ticket at once. The zero value is the default: on, 20 numbers,
+// a new block when fewer than 5 remain, until the end of the local day.
+type Leases struct {
+	// Off turns offline numbering off for the whole hall.
+	Off bool `yaml:"off,omitempty"`
+	// Block is how many numbers a lease reserves (1–999); default 20.
+	Block int `yaml:"block,omitempty"`
+	// RefillBelow: a new block is granted when fewer of the dispenser's
+	// numbers remain unused (as far as the controller knows); default
+	// a quarter of Block, at least 1.
+	RefillBelow int `yaml:"refill_below,omitempty"`
+	// LifetimeS bounds a lease's life in seconds; 0 = until the end of
+	// the local day (a lease never outlives its day).
+	LifetimeS int `yaml:"lifetime_s,omitempty"`
+	// Dispensers switches leases per dispenser, keyed "agent/device"
+	// (e.g. "kiosk-1/btn-1": false); a dispenser not listed gets leases.
+	Dispensers map[string]bool `yaml:"dispensers,omitempty"`
+}
+
+// On reports whether the dispenser agent/dev gets leases.
+func (l Leases) On(agent, dev string) bool {
+	if l.Off {
+		return false
+	}
+	on, listed := l.Dispensers[agent+"/"+dev]
+	return on || !listed
 }
 
 // Server is how hallctl serve runs.
@@ -338,6 +372,12 @@ func (c *Config) applyDefaults() {
 	if c.Server.CommandTTLS == 0 {
 		c.Server.CommandTTLS = 60
 	}
+	if c.Leases.Block == 0 {
+		c.Leases.Block = 20
+	}
+	if c.Leases.RefillBelow == 0 {
+		c.Leases.RefillBelow = max(1, c.Leases.Block/4)
+	}
 	if c.Scenario != nil && c.Scenario.Arrivals != "" {
 		p := c.Scenario.Arrivals
 		if !strings.HasPrefix(p, "/") && c.Path != "" {
@@ -350,6 +390,8 @@ func (c *Config) applyDefaults() {
 }
 
 var hallIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+
+var dispenserID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`) // wire.ValidID
 
 // Validate checks the whole config, and with checks the sections other
 // packages own, and returns an *Error listing every problem, or nil.
@@ -481,6 +523,20 @@ func (c *Config) Validate(checks ...Check) error {
 		}
 		if s.NoShowHoldS < 0 {
 			add("scenario.no_show_hold_s", "must not be negative")
+		}
+	}
+	if l := c.Leases; l.Block < 1 || l.Block > 999 {
+		add("leases.block", "%d must be 1 to 999", l.Block)
+	} else if l.RefillBelow < 1 || l.RefillBelow > l.Block {
+		add("leases.refill_below", "%d must be 1 to leases.block (%d)", l.RefillBelow, l.Block)
+	}
+	if c.Leases.LifetimeS < 0 {
+		add("leases.lifetime_s", "must not be negative")
+	}
+	for k := range c.Leases.Dispensers {
+		a, d, ok := strings.Cut(k, "/")
+		if !ok || !dispenserID.MatchString(a) || !dispenserID.MatchString(d) {
+			add("leases.dispensers."+k, "must be agent/device (ids as in MQTT topics: [a-z0-9][a-z0-9_-]*)")
 		}
 	}
 	for i, u := range c.Server.Users {

@@ -79,9 +79,11 @@ type Controller struct {
 	fatalErr error
 	stop     context.CancelCauseFunc    // set by Run
 	work     chan func(context.Context) // see runWork
+	ended    chan struct{}              // closed when Run returns
 
 	feed      *feed
 	cases     *caseSys
+	leases    *leaser
 	connected chan struct{}
 	connOnce  sync.Once
 }
@@ -114,9 +116,11 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 		o.CheckEvery = 500 * time.Millisecond
 	}
 	c := &Controller{o: o, cfg: o.Config, log: o.Logger, clock: o.Clock, connected: make(chan struct{}),
-		store: o.Store, seq: newSequencer(), prints: newPrintState(), work: make(chan func(context.Context), 1024)}
+		store: o.Store, seq: newSequencer(), prints: newPrintState(), work: make(chan func(context.Context), 1024),
+		ended: make(chan struct{})}
 	c.metrics = newMetrics(o.Registry)
 	c.feed = newFeed()
+	c.leases = newLeaser()
 	d, err := NewDesk(ctx, o.Config, o.Store)
 	if err != nil {
 		return nil, fmt.Errorf("load queue state: %w", err)
@@ -139,11 +143,13 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 		RetryEvery:  o.RetryEvery,
 		MaxAttempts: o.MaxAttempts,
 		OnStatus: func(agent, dev string, s wire.DevStatusMsg) {
+			c.leases.forget(agent + "/" + dev)
+			c.leases.kick()
 			c.feed.publish(HallEvent{Kind: "device", Type: s.State, At: c.clock.Now(), Agent: agent, Device: dev, Status: &s})
 		},
 		OnInfo: c.rememberInfo,
 		OnOutcome: func(id string, ack wire.AckMsg, err error) {
-			c.work <- func(ctx context.Context) { c.onCommandOutcome(ctx, id, ack, err) }
+			c.hand(func(ctx context.Context) { c.onCommandOutcome(ctx, id, ack, err) })
 		},
 	})
 	c.bus.Seed(c.desk.Seen()...)
@@ -222,6 +228,7 @@ func (c *Controller) Run(ctx context.Context) error {
 
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
+	defer close(c.ended)
 	c.fatalMu.Lock()
 	c.stop = stop
 	pending := c.fatalErr
@@ -239,6 +246,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.bus.Run(gctx) })
 	g.Go(func() error { c.runSchedule(gctx); return nil })
+	g.Go(func() error { c.runLeases(gctx); return nil })
 	g.Go(func() error { return c.watchStore(gctx) })
 	g.Go(func() error { return c.runWork(gctx) })
 	if ob := c.Outbox(); ob != nil {
@@ -259,6 +267,12 @@ func (c *Controller) Run(ctx context.Context) error {
 		})
 		g.Go(func() error {
 			<-gctx.Done()
+			if c.failure() != nil {
+				// Nothing can be recorded any more: stop at once rather
+				// than wait for requests that can only be refused.
+				_ = srv.Close()
+				return nil
+			}
 			sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
 			_ = srv.Shutdown(sctx)

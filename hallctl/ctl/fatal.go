@@ -60,6 +60,15 @@ func (c *Controller) watchStore(ctx context.Context) error {
 	}
 }
 
+// hand gives f to runWork; after Run has returned, f is dropped (the MQTT
+// goroutines that call it must never block on a stopped controller).
+func (c *Controller) hand(f func(context.Context)) {
+	select {
+	case c.work <- f:
+	case <-c.ended:
+	}
+}
+
 // runWork does, one at a time, the work that MQTT callbacks hand over
 // (recording command outcomes, keeping agents' births): it may wait for a
 // commit, which the MQTT goroutines must not.
@@ -82,7 +91,7 @@ const registryBucket = "registry"
 // goroutine; a separate unit of its own).
 func (c *Controller) rememberInfo(info wire.InfoMsg) {
 	b := wire.Marshal(info)
-	c.work <- func(ctx context.Context) {
+	c.hand(func(ctx context.Context) {
 		err := c.inUnit(ctx, func(u *unit) error {
 			u.Put(registryBucket, info.Agent, b)
 			return nil
@@ -90,7 +99,7 @@ func (c *Controller) rememberInfo(info wire.InfoMsg) {
 		if err != nil && !errors.Is(err, ErrUnavailable) {
 			c.log.Error("keep agent info", "agent", info.Agent, "err", err)
 		}
-	}
+	})
 }
 
 // loadRegistry seeds the bus with the agents' last known births.

@@ -65,6 +65,9 @@ func (c *Controller) HandleEvent(ctx context.Context, tx bus.Tx, ev bus.Event) e
 }
 
 func (c *Controller) onPress(u *unit, ev bus.Event, p wire.Press) error {
+	if p.Ticket != "" {
+		return c.onLeasedPress(u, ev, p) // printed offline from a lease (lease.go)
+	}
 	printer, ok := c.printerFor(ev.Agent, ev.Device)
 	if !ok {
 		return fmt.Errorf("button %s/%s: no printer on its agent", ev.Agent, ev.Device.ID)

@@ -135,6 +135,9 @@ func (c *Controller) waitPrint(ctx context.Context, tk bus.Ticket) (status, code
 // onCommandOutcome records how a ticket print ended (the bus tells every
 // command's outcome; prints of tickets are the ones the hall must know).
 func (c *Controller) onCommandOutcome(ctx context.Context, id string, ack wire.AckMsg, err error) {
+	if c.leases != nil {
+		c.leaseOutcome(id, ack, err)
+	}
 	c.mu.Lock()
 	pr, ok := c.prints.inflight[id]
 	c.mu.Unlock()

@@ -35,6 +35,8 @@ func (e *Engine) Apply(ev Event) error {
 		err = e.applyWindowState(&ev, at)
 	case EvServesChanged, EvBackupChanged:
 		err = e.applyRefs(&ev)
+	case EvLeased:
+		err = e.applyLeased(&ev)
 	default:
 		return fmt.Errorf("event type %q: %w", ev.Type, ErrUnknownEvent)
 	}
@@ -66,10 +68,23 @@ func (e *Engine) applyIssued(ev *Event, at int64) error {
 	if _, dup := e.live[ev.Number]; dup {
 		return fmt.Errorf("number %s is live: %w", ev.Number, ErrInconsistent)
 	}
-	if ev.Day > e.day {
-		e.day = ev.Day
-		clear(e.counter)
+	issued := at
+	var use func()
+	if !ev.Printed.IsZero() {
+		if ev.Number != Number(e.items[j].prefix, ev.Seq) {
+			return fmt.Errorf("leased number %s is not counter %d: %w", ev.Number, ev.Seq, ErrInconsistent)
+		}
+		li, k, err := e.findLease(j, ev.Day, ev.Seq)
+		if err != nil {
+			return err
+		}
+		if e.leases[li].used[k] {
+			return fmt.Errorf("number %s: %w", ev.Number, ErrLeaseUsed)
+		}
+		use = func() { e.leases[li].used[k] = true }
+		issued = micros(ev.Printed)
 	}
+	e.advanceDay(ev.Day)
 	if ev.Day == e.day {
 		p := e.items[j].prefix
 		if ev.Seq > e.counter[p] {
@@ -79,9 +94,12 @@ func (e *Engine) applyIssued(ev *Event, at int64) error {
 	idx := int32(len(e.tickets))
 	e.tickets = append(e.tickets, ticket{
 		id: ev.Ticket, number: ev.Number, person: ev.Person, item: j, class: ev.Class,
-		proxy: ev.Proxy, state: Waiting, issued: at, key: ev.Key, win: -1, direct: -1,
+		proxy: ev.Proxy, state: Waiting, issued: issued, key: ev.Key, win: -1, direct: -1,
 		estMean: ev.EstMeanS, estP50: ev.EstP50S, estP90: ev.EstP90S,
 	})
+	if use != nil {
+		use()
+	}
 	e.live[ev.Number] = ev.Ticket
 	if ev.Person != "" && !ev.Proxy {
 		e.persons[personKey(ev.Item, ev.Person)] = ev.Ticket

@@ -134,6 +134,7 @@ type Engine struct {
 	persons map[string]int64
 	day     string
 	counter map[string]int
+	leases  []lease // this day's offline number blocks (lease.go)
 
 	// Per item, the key and issue time of its head (never when empty):
 	// call next scans these arrays, not the tickets.
@@ -478,6 +479,7 @@ func (e *Engine) Clone() *Engine {
 	c.live = cloneMap(e.live)
 	c.persons = cloneMap(e.persons)
 	c.counter = cloneMap(e.counter)
+	c.leases = cloneLeases(e.leases)
 	c.headKey = slices.Clone(e.headKey)
 	c.headIss = slices.Clone(e.headIss)
 	c.headIdx = slices.Clone(e.headIdx)

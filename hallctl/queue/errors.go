@@ -28,6 +28,9 @@ var (
 	ErrBadState        = &Error{"bad_state", "ticket is not in a state that allows this"}
 	ErrNotServed       = &Error{"not_served", "no window may serve this item"}
 	ErrInconsistent    = &Error{"inconsistent_event", "event does not fit the engine's state"}
+	ErrBadLease        = &Error{"bad_lease", "a lease needs 1 to 999 numbers and an expiry after now"}
+	ErrNotLeased       = &Error{"not_leased", "number is not inside a lease granted for this item and day"}
+	ErrLeaseUsed       = &Error{"lease_number_used", "leased number was already used"}
 )
 
 // Code returns the stable code of a queue error, "internal" for others and

@@ -13,8 +13,12 @@ type EventType string
 // The event types. Each comment lists the fields the event uses.
 const (
 	// Issued: Ticket, Number, Day, Seq, Item, Class, Person, Proxy, Key,
-	// Ahead, EstMeanS, EstP50S, EstP90S.
+	// Ahead, EstMeanS, EstP50S, EstP90S; Printed when the number came from
+	// a lease (IssueLeased).
 	EvIssued EventType = "issued"
+	// Leased: Item, Day, From, To (the block of Seq numbers reserved for a
+	// dispenser on Day), Expires, Holder.
+	EvLeased EventType = "leased"
 	// Called: Ticket, Window, Item, Number, Reason.
 	EvCalled EventType = "called"
 	// Recalled (重呼): Ticket, Window.
@@ -79,6 +83,18 @@ type Event struct {
 	ToWindow int      `json:"to_window,omitempty"`
 	Refs     []string `json:"refs,omitempty"`
 	Note     string   `json:"note,omitempty"`
+
+	// From and To (leased) bound the block of number counters reserved
+	// for a dispenser; Expires is when the dispenser stops using it and
+	// Holder names the dispenser ("agent/device").
+	From    int       `json:"from,omitempty"`
+	To      int       `json:"to,omitempty"`
+	Expires time.Time `json:"expires,omitzero"`
+	Holder  string    `json:"holder,omitempty"`
+	// Printed (issued from a lease) is when the dispenser printed the
+	// ticket while it could not reach the controller: the ticket's place
+	// in line counts from it, not from At (when the controller learned).
+	Printed time.Time `json:"printed,omitzero"`
 }
 
 // Why a ticket was called.
@@ -166,7 +182,7 @@ func (t EventType) known() bool {
 	switch t {
 	case EvIssued, EvCalled, EvRecalled, EvNoShow, EvStarted, EvFinished, EvTransferred,
 		EvCancelled, EvWindowOpened, EvWindowClosed, EvWindowResumed, EvWindowPaused,
-		EvServesChanged, EvBackupChanged:
+		EvServesChanged, EvBackupChanged, EvLeased:
 		return true
 	}
 	return false

@@ -15,6 +15,9 @@ func FuzzApplyEvent(f *testing.F) {
 	f.Add([]byte(`{"type":"serves_changed","at":"2026-11-23T01:00:00Z","window":1,"refs":["*"]}`))
 	f.Add([]byte(`{"type":"cancelled","at":"2026-11-23T01:00:00Z","ticket":1}`))
 	f.Add([]byte(`{"type":"window_paused","window":3,"note":"x"}`))
+	f.Add([]byte(`{"type":"leased","at":"2026-11-23T01:05:00Z","item":"TX-001","day":"2026-11-23","from":2,"to":9,"expires":"2026-11-23T16:00:00Z","holder":"k/b"}`))
+	f.Add([]byte(`{"type":"issued","at":"2026-11-23T01:05:00Z","ticket":4,"number":"A005","day":"2026-11-23","seq":5,"item":"HR-001","key":1,"printed":"2026-11-23T01:02:00Z"}`))
+	f.Add([]byte(`{"type":"issued","at":"2026-11-23T01:05:00Z","ticket":4,"number":"A004","day":"2026-11-23","seq":4,"item":"HR-001","key":1,"printed":"2026-11-23T01:02:00Z"}`))
 	cfg := testConfig(f, "")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ev, err := UnmarshalEvent(b)
@@ -29,13 +32,19 @@ func FuzzApplyEvent(f *testing.F) {
 		ok(e.Issue(at(9, 0), IssueReq{Item: "TX-001"}))
 		ok(e.Issue(at(9, 1), IssueReq{Item: "HR-002", Class: Elderly}))
 		ok(e.CallNext(at(9, 1), 1))
+		ok(e.Lease(at(9, 1), "HR-001", 5, at(23, 0), "k/b")) // A003..A007
+		ok(e.IssueLeased(at(9, 1), IssueReq{Item: "HR-001"}, "A004", at(9, 0)))
 		before := e.Snapshot(at(9, 2))
+		beforeState, _ := e.MarshalState()
 		if err := e.Apply(ev); err != nil {
 			if Code(err) == "" {
 				t.Fatal("error without code")
 			}
 			if after := e.Snapshot(at(9, 2)); !snapshotsEqual(before, after) {
 				t.Fatalf("refused event %s changed state", b)
+			}
+			if afterState, _ := e.MarshalState(); string(afterState) != string(beforeState) {
+				t.Fatalf("refused event %s changed the saved state", b)
 			}
 			return
 		}

@@ -24,6 +24,7 @@ type savedState struct {
 	Items   []savedItem    `json:"items"`
 	Windows []savedWindow  `json:"windows"`
 	Tickets []savedTicket  `json:"tickets"`
+	Leases  []savedLease   `json:"leases,omitempty"`
 }
 
 type savedItem struct {
@@ -69,7 +70,7 @@ type savedTicket struct {
 // the keyed hashes the engine holds, never ID numbers.
 func (e *Engine) MarshalState() ([]byte, error) {
 	s := savedState{V: stateVersion, Policy: e.opts.Policy.String(), Now: e.now, Day: e.day,
-		Counter: e.counter, Cal: [3]float64{e.cal.l50, e.cal.l90, float64(e.cal.n)}}
+		Counter: e.counter, Cal: [3]float64{e.cal.l50, e.cal.l90, float64(e.cal.n)}, Leases: e.saveLeases()}
 	for _, it := range e.items {
 		s.Items = append(s.Items, savedItem{Code: it.code, Svc: it.svc, Occ: it.occ})
 	}
@@ -121,6 +122,9 @@ func Restore(cfg *config.Config, opts Opts, b []byte) (*Engine, error) {
 		e.counter[k] = v
 	}
 	e.cal = calibration{l50: s.Cal[0], l90: s.Cal[1], n: int(s.Cal[2])}
+	if err := e.restoreLeases(s.Leases); err != nil {
+		return nil, err
+	}
 	for _, si := range s.Items {
 		j, err := e.itemByCode(si.Code)
 		if err != nil {

@@ -1,6 +1,7 @@
 // Package store is the agent's durable state in state_dir: the event outbox
 // (events written before Emit returns, deleted only after the broker's
-// PUBACK) and the ledger of executed command ids with their stored acks.
+// PUBACK), the ledger of executed command ids with their stored acks, and
+// each device's own key-value state (a ticket button's leases).
 //
 // Both live in one SQLite database (modernc.org/sqlite, pure Go) in WAL mode
 // with synchronous=FULL, so a committed insert survives a power cut. SQLite
@@ -46,6 +47,12 @@ CREATE TABLE IF NOT EXISTS commands (
 	at     INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS commands_at ON commands(at);
+CREATE TABLE IF NOT EXISTS kv (
+	device TEXT NOT NULL,
+	k      TEXT NOT NULL,
+	v      BLOB NOT NULL,
+	PRIMARY KEY (device, k)
+);
 `
 
 // Store is the open database. Its methods are safe for concurrent use.
@@ -278,4 +285,29 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time, max int) ([]string,
 		}
 	}
 	return ids, nil
+}
+
+// Get reads a device's state value; ok is false when the key is absent.
+func (s *Store) Get(ctx context.Context, dev, key string) (val []byte, ok bool, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT v FROM kv WHERE device=? AND k=?`, dev, key).Scan(&val)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("state %s/%s: %w", dev, key, err)
+	}
+	return val, true, nil
+}
+
+// Put writes a device's state value, durably before it returns.
+func (s *Store) Put(ctx context.Context, dev, key string, val []byte) error {
+	if val == nil {
+		val = []byte{}
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO kv(device,k,v) VALUES(?,?,?)
+		ON CONFLICT(device,k) DO UPDATE SET v=excluded.v`, dev, key, val)
+	if err != nil {
+		return fmt.Errorf("state %s/%s: %w", dev, key, err)
+	}
+	return nil
 }

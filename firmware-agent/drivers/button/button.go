@@ -3,11 +3,21 @@
 // configured item. hallctl issues the ticket and prints it on the printer
 // the button names.
 //
+// Offline numbering: the button keeps the newest lease (cmd/lease) of its
+// item in the agent's store. A push while the controller cannot be
+// reached takes the lease's next number, prints the ticket on the
+// button's printer at once (with 等候时间暂不可估算 instead of an estimate)
+// and queues the press with `ticket` set; the controller enters it by its
+// print time when it is back. A number once taken is never used again. An
+// expired or used-up lease is not used: the press then waits in the
+// outbox as a plain press. `offline: false` turns this off (the button
+// then takes no leases).
+//
 // Config:
 //
 //	devices:
 //	  - {id: btn-1, kind: ticket-button, pin: GPIO17, item: HR-001, printer: printer-1,
-//	    options: {confirm_ms: 30, lockout_ms: 500, active_high: false}}
+//	    options: {confirm_ms: 30, lockout_ms: 500, active_high: false, offline: true}}
 package button
 
 import (
@@ -16,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +44,9 @@ func init() { device.Register(wire.KindButton, New) }
 // Options are the button's `options:`.
 type Options struct {
 	debounce.Config `yaml:",inline"`
+	// Offline: issue leased numbers while the controller is unreachable;
+	// default true.
+	Offline *bool `yaml:"offline,omitempty"`
 }
 
 // Button is a running ticket button.
@@ -42,6 +56,9 @@ type Button struct {
 	log   *slog.Logger
 	pin   *debounce.Pin
 	press atomic.Uint64
+	// offline numbering is on (option, and the agent gives a store)
+	offline bool
+	leaseMu sync.Mutex // the stored lease: cmd/lease vs presses
 }
 
 // New is the factory: it checks the config and finds the pin.
@@ -78,7 +95,8 @@ func New(cfg device.Config, env device.Env) (device.Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("device %s: %w", cfg.ID, err)
 	}
-	return &Button{cfg: cfg, env: env, log: env.Log.With("device", cfg.ID), pin: debounce.New(raw, env.Clock, dopts)}, nil
+	return &Button{cfg: cfg, env: env, log: env.Log.With("device", cfg.ID), pin: debounce.New(raw, env.Clock, dopts),
+		offline: (o.Offline == nil || *o.Offline) && env.KV != nil}, nil
 }
 
 // Presses returns how many pushes were reported.
@@ -107,6 +125,23 @@ func (b *Button) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	// Presses are handled in order by one worker, so the line is watched
+	// while an offline ticket prints (a push then is not lost).
+	presses := make(chan struct{}, maxPending)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-presses:
+				b.onPress(ctx)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	defer wg.Wait()
 	for {
 		lvl, changed, err := b.pin.Next(ctx, -1)
 		if err != nil {
@@ -116,10 +151,32 @@ func (b *Button) Run(ctx context.Context) error {
 			continue
 		}
 		b.press.Add(1)
-		if err := b.env.Events.Emit(ctx, wire.EvtPress, wire.Press{Item: b.cfg.Item}); err != nil {
-			b.log.Warn("press not sent", "err", err)
+		select {
+		case presses <- struct{}{}:
+		default:
+			b.log.Warn("press dropped: too many presses waiting", "waiting", maxPending)
 		}
 	}
 }
 
-var _ device.Device = (*Button)(nil)
+// maxPending bounds presses waiting for the one before them (printing).
+const maxPending = 64
+
+// onPress emits the press, printing from the lease first when the
+// controller cannot be reached.
+func (b *Button) onPress(ctx context.Context) {
+	p := wire.Press{Item: b.cfg.Item}
+	b.log.Debug("press", "n", b.press.Load())
+	if b.offline && b.env.Ctl != nil && !b.env.Ctl.Reachable() {
+		p.Ticket = b.printOffline(ctx)
+	}
+	if err := b.env.Events.Emit(ctx, wire.EvtPress, p); err != nil {
+		b.log.Warn("press not sent", "err", err)
+	}
+}
+
+var (
+	_ device.Device    = (*Button)(nil)
+	_ device.Commander = (*Button)(nil)
+	_ device.Capper    = (*Button)(nil)
+)

@@ -26,8 +26,15 @@
 //	  - {id: spk-east, kind: speaker, zone: east,
 //	    options: {play_cmd: [aplay, -q, -D, "plughw:1,0"], voices: {zh: cmn-latn-pinyin}}}
 //
-// With emulate: true a missing or failing player (or a missing espeak-ng)
-// is logged once and announcements count as played to nowhere.
+// A speaker that cannot speak — no espeak-ng binary, or clips_dir without
+// clips — says so: checked at start and whenever a speak comes or
+// rendering finds the binary gone, its status is fault with code no_tts
+// and speak is acked failed with no_tts (never done in silence). It turns
+// online again once speech is possible.
+//
+// With emulate: true a missing or failing player is logged once and
+// announcements count as played to nowhere (a demo machine often has no
+// sound card); a missing voice is still no_tts.
 package speaker
 
 import (
@@ -42,6 +49,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -61,12 +69,17 @@ const (
 	CodeCancelled    = "cancelled"
 	CodeStopped      = "stopped"
 	CodeTTSFailed    = "tts_failed"
-	CodeTTSMissing   = "tts_missing"
-	CodePlayFailed   = "play_failed"
-	CodePlayMissing  = "player_missing"
-	CodeClipMissing  = "clip_missing"
-	CodeUnknownCmd   = "unknown_command"
-	CodeUnknownLang  = "unknown_lang"
+	// CodeNoTTS: the speaker cannot make speech at all (no espeak-ng
+	// binary, or no clips). The device's status is then fault with this
+	// code and every speak is acked failed with it.
+	CodeNoTTS = "no_tts"
+	// CodeTTSMissing is the former name of CodeNoTTS.
+	CodeTTSMissing  = CodeNoTTS
+	CodePlayFailed  = "play_failed"
+	CodePlayMissing = "player_missing"
+	CodeClipMissing = "clip_missing"
+	CodeUnknownCmd  = "unknown_command"
+	CodeUnknownLang = "unknown_lang"
 )
 
 // Options are the speaker's `options:`.
@@ -127,7 +140,8 @@ type Speaker struct {
 	clipsOnce sync.Once
 	clips     map[string]string // spoken text → clip file
 	clipsErr  error
-	warned    sync.Map // command name → logged once
+	warned    sync.Map    // command name → logged once
+	noTTS     atomic.Bool // status is fault no_tts
 
 	mu      sync.Mutex
 	queue   []*job
@@ -215,6 +229,12 @@ func (s *Speaker) Handle(ctx context.Context, name string, args []byte) device.R
 	if !ok && s.o.ClipsDir == "" {
 		return device.Rejected(CodeUnknownLang, fmt.Errorf("no voice for lang %q", a.Lang))
 	}
+	if err := s.ttsCheck(); err != nil {
+		s.setTTS(err)
+		s.count(func(st *Stats) { st.Failed++ })
+		return device.Failed(CodeNoTTS, err)
+	}
+	s.setTTS(nil)
 	deadline, _ := ctx.Deadline()
 	res := make(chan device.Result, 1)
 	j, r, ok := s.enqueue(Normalize(a.Text), voice, deadline, res)
@@ -323,7 +343,9 @@ func (s *Speaker) Run(ctx context.Context) error {
 		dir = d
 	}
 	s.dir = dir
-	if s.env.Status != nil {
+	if err := s.ttsCheck(); err != nil {
+		s.setTTS(err)
+	} else if s.env.Status != nil {
 		s.env.Status.SetStatus(wire.DevStatusMsg{State: wire.StateOnline})
 	}
 	defer s.stop()
@@ -379,6 +401,9 @@ func (s *Speaker) say(ctx context.Context, j *job) device.Result {
 		}
 		var c coded
 		if errors.As(err, &c) {
+			if c.code == CodeNoTTS {
+				s.setTTS(err)
+			}
 			return device.Failed(c.code, err)
 		}
 		return device.Failed(CodeTTSFailed, err)
@@ -407,7 +432,45 @@ func (s *Speaker) say(ctx context.Context, j *job) device.Result {
 	return device.Done
 }
 
-// errPlayedToNowhere: emulate mode without a player or TTS.
+// ttsCheck reports why the speaker cannot make speech, or nil.
+func (s *Speaker) ttsCheck() error {
+	if s.o.ClipsDir != "" {
+		clips, err := s.loadClips()
+		if err != nil {
+			return fmt.Errorf("clips_dir %s: %w", s.o.ClipsDir, err)
+		}
+		if len(clips) == 0 {
+			return fmt.Errorf("clips_dir %s holds no clips", s.o.ClipsDir)
+		}
+		return nil
+	}
+	if _, err := exec.LookPath(s.o.TTSCmd); err != nil {
+		return fmt.Errorf("%s: %w", s.o.TTSCmd, err)
+	}
+	return nil
+}
+
+// setTTS reports the speaker's voice: fault no_tts when err is set,
+// online again when speech came back.
+func (s *Speaker) setTTS(err error) {
+	if err != nil {
+		if !s.noTTS.Swap(true) {
+			s.log.Error("cannot speak: announcements fail until a voice is installed", "code", CodeNoTTS, "err", err)
+			if s.env.Status != nil {
+				s.env.Status.SetStatus(wire.DevStatusMsg{State: wire.StateFault, Code: CodeNoTTS, Detail: err.Error()})
+			}
+		}
+		return
+	}
+	if s.noTTS.Swap(false) {
+		s.log.Info("voice available again")
+		if s.env.Status != nil {
+			s.env.Status.SetStatus(wire.DevStatusMsg{State: wire.StateOnline})
+		}
+	}
+}
+
+// errPlayedToNowhere: emulate mode without a player.
 var errPlayedToNowhere = errors.New("played to nowhere")
 
 type coded struct {
@@ -435,7 +498,7 @@ func (s *Speaker) renderWAV(ctx context.Context, text, voice, out string) error 
 	}
 	bin, err := exec.LookPath(s.o.TTSCmd)
 	if err != nil {
-		return s.missing(s.o.TTSCmd, CodeTTSMissing, err)
+		return coded{code: CodeNoTTS, err: fmt.Errorf("%s: %w", s.o.TTSCmd, err)}
 	}
 	if strings.HasPrefix(text, "-") {
 		text = " " + text // never an option
@@ -527,7 +590,7 @@ func Pieces(text string, have func(string) bool) ([]string, error) {
 func (s *Speaker) renderClips(text, out string) error {
 	clips, err := s.loadClips()
 	if err != nil {
-		return coded{code: CodeClipMissing, err: err}
+		return coded{code: CodeNoTTS, err: err}
 	}
 	pieces, err := Pieces(text, func(k string) bool { _, ok := clips[k]; return ok })
 	if err != nil {

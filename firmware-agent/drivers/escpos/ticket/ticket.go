@@ -89,17 +89,25 @@ func (r *renderer) ticket(f wire.PrintFields) {
 	b.Size(k, k)
 	r.lines(f.Number, k)
 	b.Size(1, 1)
-	ahead := fmt.Sprintf("前面%d人", max(f.Ahead, 0))
-	if f.WindowHint != "" && r.fits(f.WindowHint+" "+ahead, 1) {
-		r.lines(f.WindowHint+" "+ahead, 1)
-	} else {
+	if f.EtaText != "" {
+		// An offline ticket: nobody here knows the line, say so instead.
 		if f.WindowHint != "" {
 			r.lines(f.WindowHint, 1)
 		}
-		r.lines(ahead, 1)
-	}
-	if eta := ETA(f.EtaP50S, f.EtaP90S); eta != "" {
-		r.lines(eta, 1)
+		r.lines(f.EtaText, 1)
+	} else {
+		ahead := fmt.Sprintf("前面%d人", max(f.Ahead, 0))
+		if f.WindowHint != "" && r.fits(f.WindowHint+" "+ahead, 1) {
+			r.lines(f.WindowHint+" "+ahead, 1)
+		} else {
+			if f.WindowHint != "" {
+				r.lines(f.WindowHint, 1)
+			}
+			r.lines(ahead, 1)
+		}
+		if eta := ETA(f.EtaP50S, f.EtaP90S); eta != "" {
+			r.lines(eta, 1)
+		}
 	}
 	r.qr(f.QR)
 	if t := r.when(f.IssuedAt); t != "" {
