@@ -78,8 +78,12 @@ type Options struct {
 	// goroutine: it must not block for long.
 	OnOutcome func(id string, ack wire.AckMsg, err error)
 	// MaxHeld bounds events held back because their device is not known
-	// yet (they wait, unacknowledged, for the agent's info); default 10000.
+	// yet (they wait, unacknowledged, for the agent's info); default 1000.
 	MaxHeld int
+	// HoldFor is how long such an event waits for its device before it is
+	// refused (and acknowledged, so a device that never announces itself
+	// cannot fill the broker's in-flight window); default 30 s.
+	HoldFor time.Duration
 }
 
 // Batcher runs f in a unit of work that the Handler's writes and the bus's
@@ -130,7 +134,7 @@ type Bus struct {
 	seen     *memSeen
 	events   chan mqtt.Message
 	changed  chan struct{}  // closed and replaced on every registry change
-	held     []mqtt.Message // events whose device is not known yet
+	held     []heldEvent // events whose device is not known yet
 	acked    []string       // ids whose pending entry is to be deleted
 	kick     chan struct{}
 	stopOnce sync.Once
@@ -159,7 +163,10 @@ func New(o Options) *Bus {
 		o.MaxBatch = 256
 	}
 	if o.MaxHeld <= 0 {
-		o.MaxHeld = 10000
+		o.MaxHeld = 1000
+	}
+	if o.HoldFor <= 0 {
+		o.HoldFor = 30 * time.Second
 	}
 	b := &Bus{
 		o:       o,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
@@ -48,6 +49,7 @@ func (b *Bus) Run(ctx context.Context) error {
 			}
 		case <-tick.Chan():
 			b.retry(ctx)
+			b.expireHeld()
 		}
 	}
 }
@@ -104,7 +106,7 @@ func (b *Bus) handleEvent(ctx context.Context, tx Tx, m mqtt.Message) (id string
 	d, known := b.knownDevice(t.Agent, t.Device)
 	if !known {
 		if len(b.held) < b.o.MaxHeld {
-			b.held = append(b.held, m)
+			b.held = append(b.held, heldEvent{m: m, since: b.o.Clock.Now()})
 			b.mu.Unlock()
 			b.log.Info("event held until its device is known", "type", t.Name, "agent", t.Agent, "device", t.Device, "id", msg.ID)
 			return "", false
@@ -166,5 +168,33 @@ func (s *memSeen) add(id string) {
 func (b *Bus) Seed(ids ...string) {
 	for _, id := range ids {
 		b.seen.add(id)
+	}
+}
+
+type heldEvent struct {
+	m     mqtt.Message
+	since time.Time
+}
+
+// expireHeld refuses (and acknowledges) events that waited HoldFor for a
+// device that never announced itself.
+func (b *Bus) expireHeld() {
+	now := b.o.Clock.Now()
+	b.mu.Lock()
+	var expired []mqtt.Message
+	keep := b.held[:0]
+	for _, h := range b.held {
+		if now.Sub(h.since) >= b.o.HoldFor {
+			expired = append(expired, h.m)
+		} else {
+			keep = append(keep, h)
+		}
+	}
+	clear(b.held[len(keep):])
+	b.held = keep
+	b.mu.Unlock()
+	for _, m := range expired {
+		b.reject("event", fmt.Errorf("%w: its device never announced itself within %s", wire.ErrInvalid, b.o.HoldFor), m.Topic())
+		m.Ack()
 	}
 }

@@ -74,3 +74,49 @@ func TestEventWaitsForItsDevice(t *testing.T) {
 		t.Fatalf("%d still held", b.Held())
 	}
 }
+
+// An event whose device never announces itself is refused after HoldFor
+// (and acknowledged: it must not occupy the broker's in-flight window).
+func TestHeldEventExpires(t *testing.T) {
+	url := startMochi(t)
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC))
+	units := &memUnits{kv: map[string][]byte{}}
+	handled := make(chan Event, 1)
+	b := New(Options{Hall: "h", Clock: clock, Batcher: units, Pending: units, RetryEvery: 3 * time.Second, HoldFor: 30 * time.Second,
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Handler: handlerFunc(func(_ context.Context, _ Tx, ev Event) error { handled <- ev; return nil })})
+	subscribed := make(chan struct{})
+	c := connect(t, url, "ctl", func(c mqtt.Client) { b.ConnectHandler()(c); close(subscribed) })
+	b.Attach(c)
+	<-subscribed
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	dev := connect(t, url, "dev", nil)
+	ev := wire.NewEvent(clock.Now(), "s", 1, wire.Press{Item: "X"})
+	dev.Publish(wire.Event("h", "ghost", "btn-1", wire.EvtPress), 1, false, wire.Marshal(ev)).WaitTimeout(5 * time.Second)
+	for b.Held() != 1 {
+		select {
+		case <-b.Changed():
+		case <-time.After(10 * time.Millisecond): // Held has no signal of its own
+		}
+	}
+	for i := 0; i < 31 && b.Held() == 1; i++ {
+		clock.BlockUntilContext(ctx, 1)
+		clock.Advance(time.Second)
+	}
+	deadline := time.After(5 * time.Second)
+	for b.Held() != 0 {
+		select {
+		case <-deadline:
+			t.Fatal("the event is still held after HoldFor")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	select {
+	case ev := <-handled:
+		t.Fatalf("an unknown device's event was handled: %+v", ev)
+	default:
+	}
+}

@@ -193,12 +193,13 @@ func (b *Bus) knownDevice(agent, dev string) (wire.DeviceInfo, bool) {
 // It runs on the router goroutine; the events channel is drained by Run.
 func (b *Bus) releaseHeld(agent string) {
 	b.mu.Lock()
-	var again, keep []mqtt.Message
-	for _, m := range b.held {
-		if t, _ := wire.ParseTopic(m.Topic(), b.o.Hall); t.Agent == agent {
-			again = append(again, m)
+	var again []mqtt.Message
+	var keep []heldEvent
+	for _, h := range b.held {
+		if t, _ := wire.ParseTopic(h.m.Topic(), b.o.Hall); t.Agent == agent {
+			again = append(again, h.m)
 		} else {
-			keep = append(keep, m)
+			keep = append(keep, h)
 		}
 	}
 	b.held = keep
