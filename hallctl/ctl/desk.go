@@ -264,6 +264,9 @@ func (d *Desk) Issue(u *unit, now time.Time, req IssueRequest) (Issued, error) {
 		}
 		class = c
 	}
+	if class == queue.Walkin && d.elderly(req.Card, now) {
+		class = queue.Elderly
+	}
 	ev, err := d.eng.Issue(now, queue.IssueReq{Item: req.Item, Class: class, Person: req.PersonHash, Proxy: req.Proxy})
 	if err != nil {
 		return Issued{}, err
@@ -277,6 +280,18 @@ func (d *Desk) Issue(u *unit, now time.Time, req IssueRequest) (Issued, error) {
 	out.P50S, out.P90S = int(ev.EstP50S+0.5), int(ev.EstP90S+0.5)
 	out.WindowHint = d.windowHint(ev.Item, now)
 	return out, nil
+}
+
+// elderly applies the hall's rule for the elderly priority: an ID card
+// read for the ticket whose holder is queue.elderly_age or older this
+// year. Every way of taking a ticket (kiosk, button with a reader, window)
+// gets the same rule here.
+func (d *Desk) elderly(card *CardEvent, now time.Time) bool {
+	age := d.cfg.Queue.ElderlyAge
+	if card == nil || card.BirthYear <= 0 || age <= 0 {
+		return false
+	}
+	return now.In(d.cfg.Loc).Year()-card.BirthYear >= age
 }
 
 func (d *Desk) issued(id int64, now time.Time) (Issued, error) {

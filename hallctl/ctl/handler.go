@@ -89,11 +89,24 @@ func (c *Controller) ticketFields(t Issued) wire.PrintFields {
 // printerFor picks the printer a button names, or the first printer of the
 // button's agent.
 func (c *Controller) printerFor(agent string, btn wire.DeviceInfo) (bus.Target, bool) {
+	return c.PrinterOf(agent, btn.Printer)
+}
+
+// PrinterOf is where a ticket taken at agent prints: the printer named (a
+// button's `printer:`), else the agent's first printer that is online and
+// not faulty, else its first printer (the print then fails and the ticket
+// is offered a reprint). Buttons and kiosks share this rule.
+func (c *Controller) PrinterOf(agent, named string) (bus.Target, bool) {
 	ps := c.bus.Find(func(a string, d wire.DeviceInfo) bool {
-		return a == agent && d.Kind == wire.KindPrinter && (btn.Printer == "" || d.ID == btn.Printer)
+		return a == agent && d.Kind == wire.KindPrinter && (named == "" || d.ID == named)
 	})
 	if len(ps) == 0 {
 		return bus.Target{}, false
+	}
+	for _, p := range ps {
+		if p.Online && p.Status.State != "fault" && p.Status.State != "offline" {
+			return p, true
+		}
 	}
 	return ps[0], true
 }

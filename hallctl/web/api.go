@@ -179,9 +179,8 @@ func (s *server) issue(w http.ResponseWriter, r *http.Request, cl Claims, req Ti
 			writeProblem(w, "unknown_agent", req.Agent)
 			return
 		}
-		ps := s.c.Bus().Find(func(a string, d wire.DeviceInfo) bool { return a == req.Agent && d.Kind == wire.KindPrinter })
-		if len(ps) > 0 {
-			printerAgent, printer = ps[0].Agent, ps[0].Device.ID
+		if p, ok := s.c.PrinterOf(req.Agent, ""); ok {
+			printerAgent, printer = p.Agent, p.Device.ID
 		}
 	}
 	ir := ctl.IssueRequest{Item: req.Item, Class: req.Class, Proxy: req.Proxy, Source: source}
@@ -200,11 +199,7 @@ func (s *server) issue(w http.ResponseWriter, r *http.Request, cl Claims, req Ti
 			return
 		}
 		ir.PersonHash, masked = card.IDHash, card.MaskedName
-		ir.Card = &card
-		age := s.c.Now().In(cfg.Loc).Year() - card.BirthYear
-		if card.BirthYear > 0 && age >= cfg.Queue.ElderlyAge && cfg.Queue.ElderlyAge > 0 && (ir.Class == "" || ir.Class == "walkin") {
-			ir.Class = queue.Elderly.String()
-		}
+		ir.Card = &card // the controller applies the elderly rule
 	}
 	t, err := s.c.Issue(r.Context(), ir, printerAgent, printer)
 	if err != nil {
