@@ -21,30 +21,33 @@ import (
 )
 
 var (
-	agentBinOnce sync.Once
-	agentBin     string
-	agentBinErr  error
+	binMu    sync.Mutex
+	binBuilt = map[string]string{} // package → binary
 )
+
+// buildBinary builds a real binary of pkg once per test run.
+func buildBinary(t *testing.T, pkg string) string {
+	t.Helper()
+	binMu.Lock()
+	defer binMu.Unlock()
+	if bin, ok := binBuilt[pkg]; ok {
+		return bin
+	}
+	dir, err := os.MkdirTemp("", "servicehall-e2e-bin-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	binBuilt[pkg] = bin
+	return bin
+}
 
 // buildAgent builds the real firmware-agent binary once per test run.
 func buildAgent(t *testing.T) string {
-	t.Helper()
-	agentBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "servicehall-e2e-bin-*")
-		if err != nil {
-			agentBinErr = err
-			return
-		}
-		agentBin = filepath.Join(dir, "firmware-agent")
-		out, err := exec.Command("go", "build", "-o", agentBin, "github.com/servicehall/servicehall/firmware-agent").CombinedOutput()
-		if err != nil {
-			agentBinErr = fmt.Errorf("go build firmware-agent: %v\n%s", err, out)
-		}
-	})
-	if agentBinErr != nil {
-		t.Fatal(agentBinErr)
-	}
-	return agentBin
+	return buildBinary(t, "github.com/servicehall/servicehall/firmware-agent")
 }
 
 // watcher is a paho client that records what crosses the broker.

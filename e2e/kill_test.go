@@ -23,29 +23,8 @@ import (
 	"github.com/servicehall/servicehall/wire"
 )
 
-var (
-	hallctlBinOnce sync.Once
-	hallctlBin     string
-	hallctlBinErr  error
-)
-
 func buildHallctl(t *testing.T) string {
-	t.Helper()
-	hallctlBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "servicehall-e2e-hallctl-*")
-		if err != nil {
-			hallctlBinErr = err
-			return
-		}
-		hallctlBin = filepath.Join(dir, "hallctl")
-		if out, err := exec.Command("go", "build", "-o", hallctlBin, "github.com/servicehall/servicehall/hallctl").CombinedOutput(); err != nil {
-			hallctlBinErr = fmt.Errorf("go build hallctl: %v\n%s", err, out)
-		}
-	})
-	if hallctlBinErr != nil {
-		t.Fatal(hallctlBinErr)
-	}
-	return hallctlBin
+	return buildBinary(t, "github.com/servicehall/servicehall/hallctl")
 }
 
 func freeAddr(t *testing.T) string {

@@ -42,19 +42,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // startApp runs hallctl with its embedded broker on random ports.
 func startApp(t *testing.T, dir string) (*App, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := Start(ctx, Options{Config: testConfig(t), Logger: quietLogger(), MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", StateDir: dir})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	select {
-	case <-a.Controller.Connected():
-	case <-time.After(10 * time.Second):
-		t.Fatal("controller did not connect to its broker")
-	}
+	a, done, cancel := runApp(t, dir)
 	return a, func() {
 		cancel()
 		<-done

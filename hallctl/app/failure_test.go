@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/servicehall/servicehall/internal/tmpfs"
 	"github.com/servicehall/servicehall/wire"
 )
 
@@ -112,28 +112,12 @@ func TestPaperOutIsNotPrinted(t *testing.T) {
 	}
 }
 
-// smallDisk mounts a tmpfs (root only); outside CI a machine that cannot
-// mount skips loudly, in CI the test fails.
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		msg := fmt.Sprintf("SKIPPED LOUDLY: cannot mount a small tmpfs (%v: %s); the full-disk test needs root", err, out)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
-	return dir
-}
-
 // A state directory that fills up while 20 clients take tickets: no ticket
 // is answered 201 unless it is durable, /healthz turns unhealthy, Run
 // returns the cause (hallctl serve exits non-zero) within 2 s, and after
 // space returns the hall starts with exactly the acknowledged tickets.
 func TestFullDiskIsFatalAndLosesNothing(t *testing.T) {
-	dir := smallDisk(t, "1m")
+	dir := tmpfs.Mount(t, "1m")
 	a, done, cancel := runApp(t, dir)
 	defer cancel()
 	base := "http://" + a.HTTPAddr()
@@ -197,9 +181,7 @@ func TestFullDiskIsFatalAndLosesNothing(t *testing.T) {
 		t.Fatal("no ticket was issued before the disk filled")
 	}
 
-	if out, err := exec.Command("mount", "-o", "remount,size=64m", dir).CombinedOutput(); err != nil {
-		t.Fatalf("remount: %v %s", err, out)
-	}
+	tmpfs.Resize(t, dir, "64m")
 	a2, stop2 := startApp(t, dir)
 	defer stop2()
 	snap := a2.Controller.Snapshot()

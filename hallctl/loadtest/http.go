@@ -47,21 +47,11 @@ func MeasureHTTP(ctx context.Context, stateDir string, clients int, dur time.Dur
 		defer os.RemoveAll(dir)
 		stateDir = dir
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	a, err := app.Start(rctx, app.Options{Config: cfg, Logger: logger, MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", StateDir: stateDir})
+	a, stop, err := serve(ctx, app.Options{Config: cfg, Logger: logger, MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", StateDir: stateDir})
 	if err != nil {
 		return HTTPRun{}, err
 	}
-	defer a.Close()
-	done := make(chan error, 1)
-	go func() { done <- a.Run(rctx) }()
-	defer func() { cancel(); <-done }()
-	select {
-	case <-a.Controller.Connected():
-	case <-time.After(10 * time.Second):
-		return HTTPRun{}, errors.New("controller did not connect")
-	}
+	defer stop()
 	url := "http://" + a.HTTPAddr() + "/api/v1/tickets"
 	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}
 	defer tr.CloseIdleConnections()
@@ -74,14 +64,14 @@ func MeasureHTTP(ctx context.Context, stateDir string, clients int, dur time.Dur
 	errs := 0
 	var wg sync.WaitGroup
 	start := time.Now()
-	stop := start.Add(dur)
+	end := start.Add(dur)
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		go func(c int) {
 			defer wg.Done()
 			mine := make([]time.Duration, 0, 1024)
 			bad := 0
-			for i := 0; time.Now().Before(stop) && ctx.Err() == nil; i++ {
+			for i := 0; time.Now().Before(end) && ctx.Err() == nil; i++ {
 				body := []byte(fmt.Sprintf(`{"item":%q}`, items[(c+i)%len(items)]))
 				t0 := time.Now()
 				resp, err := cl.Post(url, "application/json", bytes.NewReader(body))

@@ -78,21 +78,11 @@ func Measure(ctx context.Context, brokerKind string, multiple float64, n int, lo
 		defer stop()
 		o.BrokerURL = url
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	a, err := app.Start(rctx, o)
+	a, stop, err := serve(ctx, o)
 	if err != nil {
 		return Run{}, err
 	}
-	defer a.Close()
-	done := make(chan error, 1)
-	go func() { done <- a.Run(rctx) }()
-	defer func() { cancel(); <-done }()
-	select {
-	case <-a.Controller.Connected():
-	case <-time.After(10 * time.Second):
-		return Run{}, errors.New("controller did not connect")
-	}
+	defer stop()
 
 	hall, agent := cfg.Hall.ID, "load-kiosk"
 	var mu sync.Mutex
@@ -199,5 +189,25 @@ func Table(w io.Writer, runs []Run) {
 	fmt.Fprintf(w, "%-10s %8s %9s %8s %9s %9s %9s %5s\n", "broker", "× peak", "rate/s", "samples", "p50 ms", "p99 ms", "max ms", "lost")
 	for _, r := range runs {
 		fmt.Fprintf(w, "%-10s %8.0f %9.2f %8d %9.2f %9.2f %9.2f %5d\n", r.Broker, r.Multiple, r.Rate, r.Samples, r.P50ms, r.P99ms, r.MaxMs, r.Lost)
+	}
+}
+
+// serve starts hallctl with o and runs it until stop is called.
+func serve(ctx context.Context, o app.Options) (*app.App, func(), error) {
+	rctx, cancel := context.WithCancel(ctx)
+	a, err := app.Start(rctx, o)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(rctx) }()
+	stop := func() { cancel(); <-done; a.Close() }
+	select {
+	case <-a.Controller.Connected():
+		return a, stop, nil
+	case <-time.After(10 * time.Second):
+		stop()
+		return nil, nil, errors.New("controller did not connect")
 	}
 }

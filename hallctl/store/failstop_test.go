@@ -5,45 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/servicehall/servicehall/hallctl/store"
+	"github.com/servicehall/servicehall/internal/tmpfs"
 )
-
-// smallDisk mounts a tmpfs of the given size (root only). Outside CI a
-// machine that cannot mount skips loudly; in CI the test fails instead.
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput()
-	if err != nil {
-		msg := fmt.Sprintf("SKIPPED LOUDLY: cannot mount a small tmpfs here (%v: %s); the full-disk test needs root", err, out)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
-	return dir
-}
-
-func remount(t *testing.T, dir, size string) {
-	t.Helper()
-	if out, err := exec.Command("mount", "-o", "remount,size="+size, dir).CombinedOutput(); err != nil {
-		t.Fatalf("remount: %v: %s", err, out)
-	}
-}
 
 // TestFullDiskStopsWrites fills a small file system: the first write that
 // cannot be made durable fails, every later one fails with ErrFailed naming
 // the path and the free space, and after space returns the reopened log
 // holds exactly the writes that were acknowledged.
 func TestFullDiskStopsWrites(t *testing.T) {
-	dir := smallDisk(t, "600k")
+	dir := tmpfs.Mount(t, "600k")
 	ctx := context.Background()
 	path := filepath.Join(dir, "hallctl.db")
 	l, err := store.Open(ctx, path, store.Options{})
@@ -80,7 +56,7 @@ func TestFullDiskStopsWrites(t *testing.T) {
 	}
 	l.Close()
 
-	remount(t, dir, "8m")
+	tmpfs.Resize(t, dir, "8m")
 	l, err = store.Open(ctx, path, store.Options{})
 	if err != nil {
 		t.Fatalf("reopen after space returned: %v", err)
