@@ -225,3 +225,29 @@ func TestDeletedDatabaseIsFatal(t *testing.T) {
 		t.Fatalf("start over a deleted log: %v, want a refusal", err)
 	}
 }
+
+// A speaker that cannot speak says so (status fault no_tts), and the
+// manager sees it among the alerts: calls are not being announced.
+func TestDeadSpeakerIsAnAlert(t *testing.T) {
+	dir := t.TempDir()
+	a, stop := startApp(t, dir)
+	defer stop()
+	spk := newDevice(t, a.BrokerURL(), "t-hall", "speakers", []wire.DeviceInfo{{ID: "spk-east", Kind: wire.KindSpeaker, Zone: "east"}})
+	waitRegistered(t, a, "speakers", 1)
+	spk.c.Publish(wire.DevStatus("t-hall", "speakers", "spk-east"), 1, true, `{"state":"fault","code":"no_tts","detail":"espeak-ng not found"}`).WaitTimeout(5 * time.Second)
+	base := "http://" + a.HTTPAddr() + "/api/v1"
+	mgr := managerToken(t, dir, time.Now())
+	deadline := time.After(5 * time.Second)
+	for {
+		_, _, b := call(t, "GET", base+"/manager/alerts", mgr, nil, nil)
+		if strings.Contains(string(b), "device_fault") && strings.Contains(string(b), "no_tts") && strings.Contains(string(b), "叫号不会播报") {
+			return
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("no device alert for a speaker without a voice: %s", b)
+		case <-a.Controller.Bus().Changed():
+		case <-time.After(20 * time.Millisecond): // the status arrives on the broker's time
+		}
+	}
+}

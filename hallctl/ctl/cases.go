@@ -317,6 +317,16 @@ var (
 // failed, and the 电子监察 alerts of the case system.
 func (c *Controller) Supervision(ctx context.Context) []casesys.Alert {
 	var out []casesys.Alert
+	// A device that cannot do its job (a speaker without a voice, a printer
+	// out of paper) is the manager's to know: calls go unannounced, tickets
+	// unprinted.
+	for _, d := range c.bus.Find(func(string, wire.DeviceInfo) bool { return true }) {
+		if d.Status.State != "fault" {
+			continue
+		}
+		out = append(out, casesys.Alert{Kind: "device_fault", Severity: "critical", Window: d.Device.Window,
+			Message: fmt.Sprintf("设备故障：%s/%s（%s）%s %s", d.Agent, d.Device.ID, d.Device.Kind, d.Status.Code, deviceFaultHint(d.Device.Kind, d.Status.Code))})
+	}
 	for _, pr := range c.Unprinted() {
 		out = append(out, casesys.Alert{Kind: "unprinted", Severity: "warning", Ticket: pr.Ticket, Number: pr.Number, Since: pr.At,
 			Message: fmt.Sprintf("%s 号票未能打印（%s/%s：%s），持号人可能没有号票", pr.Number, pr.Agent, pr.Device, pr.Code)})
@@ -429,4 +439,17 @@ func (c *Controller) Report(ctx context.Context, o report.Opts) ([]report.Row, e
 		return nil, err
 	}
 	return report.Compute(l, c.cfg, o)
+}
+
+// deviceFaultHint says what a device fault means for the hall.
+func deviceFaultHint(kind, code string) string {
+	switch {
+	case kind == wire.KindSpeaker:
+		return "：叫号不会播报，请检查语音合成（espeak-ng）或音箱"
+	case kind == wire.KindPrinter && code == "paper_out":
+		return "：打印机缺纸，请更换纸卷"
+	case kind == wire.KindPrinter:
+		return "：号票可能无法打印"
+	}
+	return ""
 }
