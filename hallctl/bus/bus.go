@@ -133,9 +133,9 @@ type Bus struct {
 	waiters  map[string]*waiter
 	seen     *memSeen
 	events   chan mqtt.Message
-	changed  chan struct{}  // closed and replaced on every registry change
-	held     []heldEvent // events whose device is not known yet
-	acked    []string       // ids whose pending entry is to be deleted
+	changed  chan struct{} // closed and replaced on every registry change
+	held     []heldEvent   // events whose device is not known yet
+	acked    []string      // ids whose pending entry is to be deleted
 	kick     chan struct{}
 	stopOnce sync.Once
 }
