@@ -281,6 +281,24 @@ func (r *rig) waitFor(what string, cond func() bool) {
 	}
 }
 
+// barrier returns once the controller has handled the outcome of every
+// command the agent answered so far: acks are handled in order, so it
+// prints a ticket on printer for a client that left (its outcome is
+// recorded only by that path) and waits for the record. It issues a ticket.
+func (r *rig) barrier(a *agent, printer string) {
+	r.t.Helper()
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	tk, err := r.c.Issue(gone, IssueRequest{Item: r.cfg.Items[0].Code}, a.id, printer)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if c := a.next(); c.Device != printer || c.Name != wire.CmdPrint {
+		r.t.Fatalf("barrier: got %s/%s", c.Device, c.Name)
+	}
+	r.waitFor("the barrier print recorded", func() bool { s, _ := r.c.PrintStatus(tk.ID); return s == PrintPrinted })
+}
+
 // open opens every window (for rigs that do not run the hours scheduler).
 func (r *rig) openWindows() {
 	r.t.Helper()
