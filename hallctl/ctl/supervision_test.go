@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -213,5 +215,91 @@ func TestReportFromTheLog(t *testing.T) {
 	}
 	if _, err := r.c.Report(ctx, report.Opts{From: "x"}); !errors.Is(err, report.ErrBadOpts) {
 		t.Fatalf("bad report options: %v", err)
+	}
+}
+
+// With a webhook the case events leave the hall, signed, once durable;
+// the raw card record (raw_identity) goes with the identity event, even
+// when an earlier event of the ticket is delivered after the card was
+// read, and is never stored.
+func TestWebhookDeliversCaseEvents(t *testing.T) {
+	const secret = "webhook-secret-0123456789"
+	got := make(chan casesys.Event, 100)
+	gate := make(chan struct{}) // holds the delivery of ticket.called
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		if err := casesys.Verify(req.Header, []byte(secret), rigStart, b); err != nil {
+			t.Errorf("webhook signature: %v", err)
+		}
+		var ev casesys.Event
+		if err := json.Unmarshal(b, &ev); err != nil {
+			t.Errorf("webhook body %s: %v", b, err)
+		}
+		if ev.Type == casesys.EvTicketCalled {
+			select {
+			case <-gate:
+			case <-time.After(guard):
+			}
+		}
+		got <- ev
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	hall := rigHall + `case_system: {webhook: {url: "` + srv.URL + `", secret: "` + secret + `"}, raw_identity: true}` + "\n"
+	r := newRig(t, hall, nil)
+	r.start()
+	r.waitFor("windows open", func() bool { return r.window(1).State == "open" })
+	if r.c.Outbox() == nil {
+		t.Fatal("no outbox with a webhook")
+	}
+	w := r.newAgent("win-1", windowDevices...)
+	ctx := context.Background()
+	tk, _ := r.c.Issue(ctx, IssueRequest{Item: "HR-001"}, "", "")
+	if _, err := r.c.Act(ctx, ActRequest{Window: 1, Action: wire.KeyCallNext}); err != nil {
+		t.Fatal(err)
+	}
+	w.nextDoc()
+	raw := &wire.CardRaw{Name: "王小明", ID: "440301199001011234"}
+	w.emit("id-w1", wire.EvtCard, wire.Card{IDHash: "h1", MaskedID: "4403**********1234", MaskedName: "王**", Raw: raw})
+	r.waitFor("the card bound", func() bool { return len(r.records(casesys.IdentityStream)) == 1 })
+	close(gate)
+	if _, err := r.c.Act(ctx, ActRequest{Window: 1, Action: wire.KeyStart}); err != nil {
+		t.Fatal(err)
+	}
+	var accepted, identity *casesys.Event
+	for accepted == nil || identity == nil {
+		select {
+		case ev := <-got:
+			switch ev.Type {
+			case casesys.EvCaseAccepted:
+				accepted = &ev
+			case casesys.EvIdentityRead:
+				identity = &ev
+			}
+		case <-time.After(guard):
+			t.Fatalf("webhook did not get the acceptance and the identity (accepted %v, identity %v)", accepted, identity)
+		}
+	}
+	if accepted.Ticket != tk.ID || accepted.Serial != serialOf(t, r, tk.ID) || accepted.Hall != "rig" {
+		t.Fatalf("accepted event %+v", accepted)
+	}
+	if identity.Raw == nil || identity.Raw.ID != raw.ID {
+		t.Fatalf("identity event without the raw record: %+v", identity)
+	}
+	for _, rec := range r.records("") {
+		if bytes.Contains(rec.Data, []byte(raw.ID)) {
+			t.Fatalf("the raw ID number is in the log: %s %s", rec.Stream, rec.Data)
+		}
+	}
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	if !strings.Contains(strings.Join(names, " "), "servicehall_outbox_delivered") {
+		t.Fatalf("outbox metrics missing: %v", names)
 	}
 }
