@@ -129,7 +129,9 @@ func (c *Controller) Act(ctx context.Context, req ActRequest) (res ActResult, er
 }
 
 func (c *Controller) act(ctx context.Context, u *unit, req ActRequest) (ActResult, error) {
-	c.signIn(u, req.Window, req.Clerk)
+	if c.cfg.Window(req.Window) != nil { // no sign-in at a window that does not exist
+		c.signIn(u, req.Window, req.Clerk)
+	}
 	res, err := c.desk.Act(u, c.clock.Now(), req)
 	for _, a := range c.acceptances(res.Events, req.Window) {
 		c.accept(ctx, u, a)
