@@ -113,6 +113,9 @@ type TicketPage struct {
 	// cancelled.
 	State    string    `json:"state"`
 	IssuedAt time.Time `json:"issued_at"`
+	// IssuedLocal is the issue time as the ticket prints it (hall time
+	// zone), "2006-01-02 15:04".
+	IssuedLocal string `json:"issued_local"`
 	// NoShows counts the calls it missed (a waiting ticket with a no-show
 	// was put back in the line).
 	NoShows int `json:"no_shows,omitempty"`
@@ -218,7 +221,7 @@ func (c *Controller) checkedTicket(e *queue.Engine, number, d string) (queue.Tic
 
 func (c *Controller) ticketPage(e *queue.Engine, t queue.TicketView) TicketPage {
 	p := TicketPage{Hall: c.cfg.Hall.Name, Number: t.Number, Item: t.Item, State: t.State.String(),
-		IssuedAt: t.IssuedAt, NoShows: t.NoShows, CalledAt: t.CalledAt, At: c.clock.Now()}
+		IssuedAt: t.IssuedAt, IssuedLocal: t.IssuedAt.In(c.cfg.Loc).Format("2006-01-02 15:04"), NoShows: t.NoShows, CalledAt: t.CalledAt, At: c.clock.Now()}
 	if it := c.cfg.Item(t.Item); it != nil {
 		p.ItemName, p.Location = it.Name, it.Guide.Location
 	}

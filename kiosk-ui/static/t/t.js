@@ -22,6 +22,7 @@
   function fail(text, code) {
     stopped = true;
     clearTimeout(timer);
+    $("ticket").classList.add("hidden"); // an unchecked number is not "your" number
     $("status").classList.add("hidden");
     $("rate").classList.add("hidden");
     $("error").classList.remove("hidden");
@@ -49,7 +50,7 @@
     $("hall").textContent = p.hall || "政务服务大厅";
     $("num").textContent = p.number;
     $("item").textContent = p.item_name || "";
-    $("issued").textContent = "取号时间 " + hhmm(p.issued_at);
+    $("issued").textContent = "取号时间 " + (p.issued_local || hhmm(p.issued_at));
     $("updated").textContent = "更新于 " + new Date().toLocaleTimeString("zh-CN", { hour12: false }) + (live(p) ? " · 每 5 秒自动刷新" : "");
     const st = $("status");
     st.className = "card";
