@@ -282,3 +282,27 @@ func counterValue(t *testing.T, c *Controller, name string) float64 {
 	t.Fatalf("no counter %s", name)
 	return 0
 }
+
+// Whatever a phone sends as number and d, the check never panics and
+// only the ticket's own d verifies.
+func FuzzTicketCheck(f *testing.F) {
+	ref := TicketRef{Hall: "h", ID: 7, Number: "A007", Day: "20261123"}
+	good := TicketCheck(testTicketKey, ref)
+	f.Add("A007", good)
+	f.Add("a007", good)
+	f.Add("A007", "")
+	f.Add("", "AAAAAAAAAAAAAAAA")
+	f.Add("ABCDE12345", good+"==")
+	f.Add("A\x00007", "%%%%")
+	f.Fuzz(func(t *testing.T, number, d string) {
+		valid := validTicketNumber(number)
+		if valid && (len(number) > 9 || number != strings.ToUpper(number)) {
+			t.Fatalf("%q accepted as a ticket number", number)
+		}
+		r := ref
+		r.Number = number
+		if VerifyTicketCheck(testTicketKey, r, d) && (number != ref.Number || d != good) {
+			t.Fatalf("number %q with d %q verifies", number, d)
+		}
+	})
+}
