@@ -306,3 +306,46 @@ func FuzzTicketCheck(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTicketPage is the cost of a page request in a hall with 3,000
+// tickets today: a live ticket (found by number) and a wrong d of the
+// right length (every ticket of the last two days looked at, under the
+// controller's lock — the worst case a guesser can cause, 20 times per
+// address before the limit).
+func BenchmarkTicketPage(b *testing.B) {
+	sh, _ := time.LoadLocation("Asia/Shanghai")
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 23, 10, 0, 0, 0, sh))
+	cfg, err := config.Parse("t.yaml", []byte(strings.Replace(hoursHall, `"09:00", close: "17:00"}}`, `"00:00", close: "24:00"}}`, 1)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := New(context.Background(), Options{Config: cfg, Clock: clock, Store: openStore(b), TicketKey: testTicketKey,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var tk Issued
+	for i := range 3000 {
+		if tk, err = c.Issue(context.Background(), IssueRequest{Item: "HR-001", Source: "b" + strconv.Itoa(i)}, "", ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	u, _ := url.Parse(c.TicketURL(tk.ID, tk.Number, tk.IssuedAt))
+	d := u.Query().Get("d")
+	b.Run("live", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := c.TicketPage(tk.Number, d, "192.0.2.1"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("wrong-d", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			if _, err := c.TicketPage(tk.Number, "AAAAAAAAAAAAAAAA", "10.1."+strconv.Itoa(i/256%256)+"."+strconv.Itoa(i%256)); !errors.Is(err, ErrBadTicketLink) && !errors.Is(err, ErrRateLimited) {
+				b.Fatal(err)
+			}
+		}
+	})
+}
