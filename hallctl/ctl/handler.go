@@ -82,7 +82,7 @@ func (c *Controller) ticketFields(t Issued) wire.PrintFields {
 		Hall: c.cfg.Hall.Name, Number: t.Number, Item: t.ItemName, WindowHint: t.WindowHint,
 		Ahead: t.Ahead, EtaP50S: t.P50S, EtaP90S: t.P90S,
 		IssuedAt: t.IssuedAt.In(c.cfg.Loc).Format("2006-01-02 15:04"),
-		QR:       c.cfg.Server.PublicURL + "/t/" + t.Number + "?d=" + t.IssuedAt.In(c.cfg.Loc).Format("20060102"),
+		QR:       c.TicketURL(t.ID, t.Number, t.IssuedAt),
 	}
 }
 

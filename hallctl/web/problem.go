@@ -66,6 +66,8 @@ var problems = map[string]problemText{
 	"bad_report":          {400, "报表参数有误", "bad report parameters"},
 	"not_reprintable":     {409, "该号不在等候中或已打印", "the ticket is not waiting or is already printed"},
 	"no_printer":          {503, "本机没有可用的打印机，请联系工作人员", "no printer of this kiosk is available"},
+	"bad_ticket_link":     {404, "号票链接无效，请重新扫描号票上的二维码", "the ticket link is not valid; scan the QR code on the ticket again"},
+	"rate_limited":        {429, "尝试次数过多，请稍后再试", "too many failed attempts; try again later"},
 	"unavailable":         {503, "系统正在恢复，请稍后再试", "the controller is restarting; try again shortly"},
 	"internal":            {500, "系统内部错误，请联系工作人员", "internal error"},
 }
