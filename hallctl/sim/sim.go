@@ -79,7 +79,9 @@ func run(cfg *config.Config, arrivals []Arrival, opts queue.Opts) (Result, *runn
 // preview: eng is a copy of the live engine (use Clone; RunFrom changes
 // it) at now, arrivals the expected future tickets with T in seconds
 // after now. Windows keep their current state and then follow their hours;
-// a window busy now frees after its ticket's learned occupancy; tickets
+// a paused window calls nothing until its next opening (when its clerk
+// comes back is not known); a window busy now frees after its ticket's
+// learned occupancy; tickets
 // already waiting take their item's learned occupancy as window time. The
 // result covers the tickets waiting now and the arrivals.
 func RunFrom(eng *queue.Engine, now time.Time, arrivals []Arrival) (Result, error) {
@@ -109,7 +111,9 @@ func RunFrom(eng *queue.Engine, now time.Time, arrivals []Arrival) (Result, erro
 	for i, w := range cfg.Windows {
 		ws := &r.wins[i]
 		v, _ := eng.Window(w.Number)
-		ws.open = v.State != "closed"
+		// A paused window (a break, maintenance) calls nothing until the
+		// next opening of its hours; when it resumes is not known.
+		ws.open = v.State == "open"
 		if v.Current != 0 {
 			tv, _ := eng.Ticket(v.Current)
 			end := max(0, tv.CalledAt.Add(time.Duration(occ[tv.Item])*time.Microsecond).Sub(now).Microseconds())

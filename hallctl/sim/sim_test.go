@@ -329,3 +329,45 @@ func TestBenchTable(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRunFromPausedWindow: a window paused now (a break) stays out of the
+// run until it would close; the preview must not fail on it (it answered
+// 500 whenever a window was paused).
+func TestRunFromPausedWindow(t *testing.T) {
+	cfg, err := config.Parse("t.yaml", []byte(`hall: {id: p, name: P, hours: {open: "08:00", close: "18:00"}}
+departments: [{code: D, name: D}]
+items: [{code: I1, name: I1, dept: D, prefix: A, service_s: 120}]
+windows:
+  - {number: 1, dept: D, serves: [I1]}
+  - {number: 2, dept: D, serves: [I1]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := queue.New(cfg, queue.Opts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, eng.Location())
+	for _, w := range []int{1, 2} {
+		if _, err := eng.OpenWindow(now.Add(-time.Hour), w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := eng.PauseWindow(now.Add(-time.Minute), 2, "break"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := eng.Issue(now.Add(-30*time.Second), queue.IssueReq{Item: "I1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	arr := []Arrival{{T: 60, Item: "I1", Class: queue.Walkin, ServiceS: 100}}
+	res, err := RunFrom(eng.Clone(), now, arr)
+	if err != nil {
+		t.Fatalf("RunFrom with a paused window: %v", err)
+	}
+	if res.Tickets != 4 || res.Called != 4 {
+		t.Errorf("tickets %d called %d, want 4 and 4", res.Tickets, res.Called)
+	}
+}
