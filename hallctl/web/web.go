@@ -13,11 +13,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -137,9 +139,19 @@ func Mount(mux *http.ServeMux, o Options) error {
 	return nil
 }
 
-// wrap checks the bearer token against the route's role and recovers.
+// wrap checks the bearer token against the route's role, logs every 500
+// with its cause (reqLog) and answers a handler's panic with a logged 500.
 func (s *server) wrap(role string, h func(http.ResponseWriter, *http.Request, Claims)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := &reqLog{ResponseWriter: rw, log: s.log, r: r}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				writeProblemCause(w, "internal", "", fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+			}
+		}()
 		var cl Claims
 		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 			c, err := ParseToken(s.o.Secret, strings.TrimSpace(tok), s.c.Now())
