@@ -281,7 +281,7 @@ func TestRunFromLiveState(t *testing.T) {
 	for cut < len(arr) && arr[cut].T < 3*3600 {
 		cut++
 	}
-	r := newRunner(eng, base, arr[:cut])
+	r := newRunner(&c, eng, base, arr[:cut])
 	if err := r.scheduleHours(cfg, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestRunFromLiveState(t *testing.T) {
 		a.T -= 3 * 3600
 		future = append(future, a)
 	}
-	res, err := RunFrom(eng.Clone(), now, future)
+	res, err := RunFrom(&c, eng.Clone(), now, future)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +363,7 @@ windows:
 		}
 	}
 	arr := []Arrival{{T: 60, Item: "I1", Class: queue.Walkin, ServiceS: 100}}
-	res, err := RunFrom(eng.Clone(), now, arr)
+	res, err := RunFrom(cfg, eng.Clone(), now, arr)
 	if err != nil {
 		t.Fatalf("RunFrom with a paused window: %v", err)
 	}
