@@ -64,22 +64,22 @@ type server struct {
 	notice  string
 }
 
-var registered sync.Map // *http.ServeMux → []Route (for the OpenAPI test)
-
-// Routes lists the API routes Mount registered on mux.
-func Routes(mux *http.ServeMux) []Route {
-	v, _ := registered.Load(mux)
-	r, _ := v.([]Route)
-	return r
+// Handler is the mounted web layer.
+type Handler struct {
+	routes []Route
 }
 
+// Routes lists the API routes Mount registered (the OpenAPI test checks
+// docs/openapi.yaml against them).
+func (h *Handler) Routes() []Route { return append([]Route(nil), h.routes...) }
+
 // Mount adds the API, the websocket and the apps to mux.
-func Mount(mux *http.ServeMux, o Options) error {
+func Mount(mux *http.ServeMux, o Options) (*Handler, error) {
 	if o.Controller == nil {
-		return errors.New("web: no controller")
+		return nil, errors.New("web: no controller")
 	}
 	if len(o.Secret) < 16 {
-		return errors.New("web: hall secret shorter than 16 bytes")
+		return nil, errors.New("web: hall secret shorter than 16 bytes")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -124,7 +124,6 @@ func Mount(mux *http.ServeMux, o Options) error {
 	s.mountCases(mux, api)
 	s.mountPprof(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { writeProblem(w, "not_found", r.Method+" "+r.URL.Path) })
-	registered.Store(mux, append([]Route(nil), s.routes...))
 
 	files := http.FileServerFS(o.Apps)
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -136,7 +135,7 @@ func Mount(mux *http.ServeMux, o Options) error {
 		w.Header().Set("Cache-Control", "no-cache")
 		files.ServeHTTP(w, r)
 	}))
-	return nil
+	return &Handler{routes: append([]Route(nil), s.routes...)}, nil
 }
 
 // wrap checks the bearer token against the route's role, logs every 500
