@@ -58,7 +58,6 @@ type server struct {
 	c       *ctl.Controller
 	log     *slog.Logger
 	routes  []Route
-	tr      *tracker
 	appts   *appointments
 	noticeM sync.Mutex
 	notice  string
@@ -95,8 +94,6 @@ func Mount(mux *http.ServeMux, o Options) (*Handler, error) {
 	}
 	s := &server{o: o, c: o.Controller, log: o.Logger.With("part", "web"), appts: newAppointments(),
 		notice: "请按叫号顺序到对应窗口办理业务。 Please go to the window shown when your number is called."}
-	s.tr = newTracker(o.Controller)
-	go s.tr.run(o.Context)
 
 	api := func(method, path, role string, h func(w http.ResponseWriter, r *http.Request, cl Claims)) {
 		s.routes = append(s.routes, Route{Method: method, Path: path, Role: role})

@@ -80,99 +80,33 @@ type ManagerHall struct {
 	Ratings []ctl.Rating    `json:"ratings"`
 }
 
-// ManagerItem is one item's line.
-type ManagerItem struct {
-	queue.ItemView
-	Name    string  `json:"name"`
-	Dept    string  `json:"dept"`
-	EstP50S float64 `json:"est_p50_s"` // for a ticket taken now
-	EstP90S float64 `json:"est_p90_s"`
-	Served  bool    `json:"served"` // some open window may serve it now
-}
-
-// ManagerWindow is one window with its clerk and utilisation.
-type ManagerWindow struct {
-	queue.WindowView
-	Clerk       string  `json:"clerk,omitempty"`
-	Utilisation float64 `json:"utilisation"`
-}
-
-// Alert is something the manager should look at.
-type Alert struct {
-	Kind    string `json:"kind"`  // long_wait | device | rating
-	Level   string `json:"level"` // warn | alarm
-	Subject string `json:"subject"`
-	ZH      string `json:"message_zh"`
-	EN      string `json:"message_en"`
-}
+// The manager console's queue view is built in ctl.
+type (
+	// ManagerItem is one item's line.
+	ManagerItem = ctl.ManagerItem
+	// ManagerWindow is one window with its clerk and utilisation.
+	ManagerWindow = ctl.ManagerWindow
+	// Alert is something the manager should look at.
+	Alert = ctl.Alert
+	// CallRecord is one call as the hall screen lists it.
+	CallRecord = ctl.CallRecord
+)
 
 func (s *server) getManagerHall(w http.ResponseWriter, _ *http.Request, _ Claims) {
 	writeJSON(w, 200, s.managerHall())
 }
 
+// managerHall is ctl's queue view with the devices and the case system's
+// alerts added.
 func (s *server) managerHall() ManagerHall {
-	cfg := s.c.Config()
-	var snap queue.Snapshot
-	est := map[string][2]float64{}
-	served := map[string]bool{}
-	s.c.View(func(e *queue.Engine) {
-		now := s.c.Now()
-		snap = e.Snapshot(now)
-		for _, it := range cfg.Items {
-			served[it.Code] = len(e.IdleWindowsFor(it.Code, now)) > 0
-			cl := e.Clone()
-			if ev, err := cl.Issue(now, queue.IssueReq{Item: it.Code, Proxy: true}); err == nil {
-				est[it.Code] = [2]float64{ev.EstP50S, ev.EstP90S}
-			}
-		}
-	})
-	h := ManagerHall{At: snap.At, Alerts: []Alert{}, Devices: s.devices()}
-	escalate := float64(cfg.Queue.EscalateAfterS)
-	if escalate <= 0 {
-		escalate = 900
-	}
-	openServes := map[string]bool{}
-	for _, wv := range snap.Windows {
-		if wv.State == "open" {
-			for _, c := range cfg.Expand(wv.Serves) {
-				openServes[c] = true
-			}
-		}
-		h.Windows = append(h.Windows, ManagerWindow{WindowView: wv, Utilisation: s.tr.utilisation(wv.Number, snap.At)})
-		_, h.Windows[len(h.Windows)-1].Clerk = s.tr.windowInfo(wv.Number, 0)
-	}
-	for _, iv := range snap.Items {
-		mi := ManagerItem{ItemView: iv, EstP50S: est[iv.Code][0], EstP90S: est[iv.Code][1], Served: openServes[iv.Code] || served[iv.Code]}
-		if it := cfg.Item(iv.Code); it != nil {
-			mi.Name, mi.Dept = it.Name, it.Dept
-		}
-		h.Items = append(h.Items, mi)
-		if iv.Waiting > 0 && iv.OldestWaitS > escalate {
-			lvl := "warn"
-			if iv.OldestWaitS > 2*escalate {
-				lvl = "alarm"
-			}
-			m := int(iv.OldestWaitS / 60)
-			h.Alerts = append(h.Alerts, Alert{Kind: "long_wait", Level: lvl, Subject: iv.Code,
-				ZH: fmt.Sprintf("%s %s 最长已等候 %d 分钟（%d 人等候）", iv.Code, mi.Name, m, iv.Waiting),
-				EN: fmt.Sprintf("%s: oldest ticket has waited %d min (%d waiting)", iv.Code, m, iv.Waiting)})
-		}
-		if iv.Waiting > 0 && !openServes[iv.Code] {
-			h.Alerts = append(h.Alerts, Alert{Kind: "long_wait", Level: "alarm", Subject: iv.Code,
-				ZH: fmt.Sprintf("%s %s 有 %d 人等候，但没有开放的窗口办理", iv.Code, mi.Name, iv.Waiting),
-				EN: fmt.Sprintf("%s: %d waiting and no open window serves it", iv.Code, iv.Waiting)})
-		}
-	}
+	f := s.c.ManagerFloor()
+	h := ManagerHall{At: f.At, Items: f.Items, Windows: f.Windows, Alerts: f.Alerts, Devices: s.devices(), Ratings: f.Ratings}
 	for _, d := range h.Devices {
 		if d.State != "online" && d.State != "unknown" {
 			h.Alerts = append(h.Alerts, Alert{Kind: "device", Level: "alarm", Subject: d.Agent + "/" + d.Device,
 				ZH: fmt.Sprintf("设备 %s/%s（%s）状态：%s %s", d.Agent, d.Device, d.Kind, d.State, d.Code),
 				EN: fmt.Sprintf("device %s/%s (%s) is %s %s", d.Agent, d.Device, d.Kind, d.State, d.Code)})
 		}
-	}
-	h.Ratings = s.tr.recentRatings(snap.At.Add(-8 * time.Hour))
-	if h.Ratings == nil {
-		h.Ratings = []ctl.Rating{}
 	}
 	// Bad ratings come from the durable follow-up list, with supervision
 	// alerts (电子监察) from the event log.
