@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -237,5 +239,61 @@ func TestReport(t *testing.T) {
 	code, _, errs = runCLI(t, "report", "--config", path, "--from", "2026-11-23", "--db", filepath.Join(t.TempDir(), "none.db"))
 	if code != 1 || !strings.Contains(errs, "none.db") {
 		t.Errorf("missing log: exit %d %q", code, errs)
+	}
+}
+
+// `hallctl serve` starts the hall on the addresses of MQTT_ADDR and
+// HTTP_ADDR, prints where everything is, and stops cleanly (exit 0) when
+// told to.
+func TestServe(t *testing.T) {
+	path, stateDir := hallFile(t)
+	pr, pw := io.Pipe()
+	var errb bytes.Buffer
+	envs := map[string]string{"MQTT_ADDR": "127.0.0.1:0", "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn"}
+	e := &env{version: "v-test", stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(k string) string { return envs[k] }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		code := run(ctx, e, []string{"serve", "--config", path})
+		pw.Close()
+		done <- code
+	}()
+	lines := bufio.NewScanner(pr)
+	var health string
+	for lines.Scan() {
+		l := lines.Text()
+		if strings.HasPrefix(l, "health") {
+			health = strings.Fields(l)[1]
+		}
+		if strings.HasPrefix(l, "hall screen") {
+			break
+		}
+	}
+	if health == "" {
+		t.Fatalf("serve printed no health URL (exit %d, stderr %s)", <-done, errb.String())
+	}
+	go io.Copy(io.Discard, pr)
+	// The API answers (healthz waits for the broker connection).
+	res, err := http.Get(strings.TrimSuffix(health, "/healthz") + "/api/v1/hall")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(b), "命令行大厅") {
+		t.Errorf("GET /api/v1/hall: %d %s", res.StatusCode, b)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("serve exit %d: %s", code, errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, "hallctl.db")); err != nil {
+		t.Errorf("no event log in the state directory: %v", err)
+	}
+	// A password file that cannot be read is a failure, before anything starts.
+	code, _, errs := runCLI(t, "serve", "--config", path, "--broker-url", "tcp://127.0.0.1:1", "--broker-password-file", filepath.Join(t.TempDir(), "none"))
+	if code != 1 || !strings.Contains(errs, "none") {
+		t.Errorf("missing password file: exit %d %q", code, errs)
 	}
 }

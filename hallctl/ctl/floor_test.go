@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -255,5 +256,41 @@ func TestManagerFloor(t *testing.T) {
 	}
 	if len(mf.Alerts) != 1 || mf.Alerts[0].Kind != "long_wait" {
 		t.Errorf("alerts with window 2 open: %+v", mf.Alerts)
+	}
+}
+
+// CallOf is the hall-screen line of a call event; the number comes from
+// the issue when the event lacks it. FindTicket and Rated read the rest.
+func TestCallOfAndFindTicket(t *testing.T) {
+	sh, _ := time.LoadLocation("Asia/Shanghai")
+	c, _, _ := newTestController(t, floorHall, time.Date(2026, 11, 23, 9, 0, 0, 0, sh))
+	ctx := context.Background()
+	if _, err := c.Manage(ctx, ManagerAction{Type: "open", Window: 2}); err != nil {
+		t.Fatal(err)
+	}
+	is, err := c.Issue(ctx, IssueRequest{Item: "HR-001"}, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr := c.CallOf(queue.Event{Type: queue.EvRecalled, Ticket: is.ID, Item: "HR-001", Window: 2, At: c.Now()})
+	if cr.Number != is.Number || cr.Zone != "west" || !cr.Recall {
+		t.Errorf("call %+v", cr)
+	}
+	for _, a := range []string{"call-next", "start", "finish"} {
+		if _, err := c.Act(ctx, ActRequest{Window: 2, Action: a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tv, ok := c.FindTicket(" " + strings.ToLower(is.Number)); !ok || tv.ID != is.ID || tv.State != queue.Finished {
+		t.Errorf("find finished %s: %+v %v", is.Number, tv, ok)
+	}
+	if _, ok := c.FindTicket("Z999"); ok {
+		t.Error("found a ticket never issued")
+	}
+	if c.Rated(is.ID) {
+		t.Error("rated before a rating")
+	}
+	if _, err := c.Rate(ctx, is.ID, 4, "api", ""); err != nil || !c.Rated(is.ID) {
+		t.Errorf("rate: %v", err)
 	}
 }
