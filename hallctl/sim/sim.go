@@ -49,17 +49,17 @@ func run(cfg *config.Config, arrivals []Arrival, opts queue.Opts) (Result, *runn
 	if cfg == nil {
 		return Result{}, nil, errors.New("sim: nil config")
 	}
-	c := *cfg
+	spec := cfg.QueueSpec()
 	// The simulator does not requeue no-shows (bench/README.md rule 3).
-	c.Queue.NoShowVoidAfter = 1
-	eng, err := queue.New(&c, opts)
+	spec.Rules.NoShowVoidAfter = 1
+	eng, err := queue.New(spec, cfg.Loc, opts)
 	if err != nil {
 		return Result{}, nil, err
 	}
 	loc := eng.Location()
 	open := cfg.Hall.Hours.OpenMin()
 	base := time.Date(dayYear, dayMonth, dayDate, open/60, open%60, 0, 0, loc)
-	r := newRunner(&c, eng, base, arrivals)
+	r := newRunner(cfg, eng, base, arrivals)
 	if err := r.scheduleHours(cfg, 0); err != nil {
 		return Result{}, nil, err
 	}

@@ -269,9 +269,9 @@ func TestRunFromLiveState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := *cfg
-	c.Queue.NoShowVoidAfter = 1
-	eng, err := queue.New(&c, queue.Opts{})
+	spec := cfg.QueueSpec()
+	spec.Rules.NoShowVoidAfter = 1
+	eng, err := queue.New(spec, cfg.Loc, queue.Opts{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestRunFromLiveState(t *testing.T) {
 	for cut < len(arr) && arr[cut].T < 3*3600 {
 		cut++
 	}
-	r := newRunner(&c, eng, base, arr[:cut])
+	r := newRunner(cfg, eng, base, arr[:cut])
 	if err := r.scheduleHours(cfg, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestRunFromLiveState(t *testing.T) {
 		a.T -= 3 * 3600
 		future = append(future, a)
 	}
-	res, err := RunFrom(&c, eng.Clone(), now, future)
+	res, err := RunFrom(cfg, eng.Clone(), now, future)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +344,7 @@ windows:
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := queue.New(cfg, queue.Opts{})
+	eng, err := queue.New(cfg.QueueSpec(), cfg.Loc, queue.Opts{})
 	if err != nil {
 		t.Fatal(err)
 	}
