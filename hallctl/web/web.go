@@ -35,8 +35,8 @@ type Options struct {
 	Logger     *slog.Logger
 	// Secret signs bearer tokens (the hall secret).
 	Secret []byte
-	// Context bounds the background tracker (default: runs for the
-	// process's life).
+	// Context ends the websocket streams when it is done (default:
+	// they run for the process's life).
 	Context context.Context
 	// MaxBody bounds request bodies (default 16 KiB).
 	MaxBody int64
