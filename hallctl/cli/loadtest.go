@@ -12,10 +12,6 @@ import (
 	"github.com/servicehall/servicehall/hallctl/loadtest"
 )
 
-func init() {
-	register("loadtest", "measure press → print latency through hallctl (make bench)", runLoadtest)
-}
-
 func runLoadtest(ctx context.Context, e *env, args []string) int {
 	fs := newFlags(e, "loadtest", "[--mqtt embedded|mosquitto|both|none] [--multiples 10,100,1000] [--seconds S] [--http 1,10,50,100] [--http-seconds S] [--state-dir DIR] [--json]")
 	which := fs.String("mqtt", "both", "broker: embedded, mosquitto or both")
@@ -25,7 +21,7 @@ func runLoadtest(ctx context.Context, e *env, args []string) int {
 	httpClients := fs.String("http", "", "also measure HTTP ticket issue at these client counts (e.g. 1,10,50,100)")
 	httpSeconds := fs.Float64("http-seconds", 5, "duration of each HTTP run")
 	stateDir := fs.String("state-dir", "", "run the HTTP runs on a copy of this state directory's history (default: an empty hall)")
-	if ok, code := parse(fs, args); !ok {
+	if ok, code := parseFlagsOnly(fs, args); !ok {
 		return code
 	}
 	brokers := []string{"embedded", "mosquitto"}

@@ -40,8 +40,9 @@ type Config struct {
 	// CaseSystem is the `case_system:` section and Holidays the
 	// `holidays:` list. Their types live in hallctl/casesys (which imports
 	// this package), so they are kept as YAML here; hallctl/ctl decodes
-	// them (DecodeSection) and registers their validation (RegisterCheck),
-	// so Load reports their problems with file, line and key like the rest.
+	// them (DecodeSection, ctl.CaseConfig), and callers pass ctl.CheckConfig
+	// to Load or Parse as a Check, so problems are reported with file, line
+	// and key like the rest.
 	CaseSystem yaml.Node `yaml:"case_system,omitempty"`
 	Holidays   yaml.Node `yaml:"holidays,omitempty"`
 

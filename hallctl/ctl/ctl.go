@@ -86,6 +86,8 @@ type Controller struct {
 	ended    chan struct{}              // closed when Run returns
 
 	feed      *feed
+	floor     *floor   // calls, reasons, clerks, utilisation, ratings (floor.go)
+	cardHub   *cardHub // ID card reads per kiosk (web_support.go)
 	cases     *caseSys
 	leases    *leaser
 	connected chan struct{}
@@ -126,6 +128,7 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 	c.metrics = newMetrics(o.Registry)
 	c.tpage = newTicketPager(o, func(msg string) { o.Logger.Warn(msg) })
 	c.feed = newFeed()
+	c.cardHub = newCardHub()
 	c.leases = newLeaser()
 	d, err := NewDesk(ctx, o.Config, o.Store)
 	if err != nil {
@@ -158,6 +161,11 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 			c.hand(func(ctx context.Context) { c.onCommandOutcome(ctx, id, ack, err) })
 		},
 	})
+	if c.floor, err = loadFloor(ctx, o.Config, o.Store); err != nil {
+		return nil, fmt.Errorf("load hall floor: %w", err)
+	}
+	// The floor, the supervision monitor and the outbox follow every commit.
+	c.store.OnCommit(c.onCommit)
 	c.bus.Seed(c.desk.Seen()...)
 	if err := c.loadRegistry(ctx); err != nil {
 		return nil, fmt.Errorf("load device registry: %w", err)
@@ -235,6 +243,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	defer close(c.ended)
+	defer c.cardHub.close()
 	c.fatalMu.Lock()
 	c.stop = stop
 	pending := c.fatalErr

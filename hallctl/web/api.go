@@ -98,7 +98,7 @@ type DeptCount struct {
 func (s *server) getScreen(w http.ResponseWriter, _ *http.Request, _ Claims) {
 	cfg := s.c.Config()
 	snap := s.c.Snapshot()
-	sc := Screen{At: snap.At, Calls: s.tr.calls(10)}
+	sc := Screen{At: snap.At, Calls: s.c.Calls(10)}
 	byDept := map[string]int{}
 	for _, it := range snap.Items {
 		if ci := cfg.Item(it.Code); ci != nil {
@@ -193,7 +193,7 @@ func (s *server) issue(w http.ResponseWriter, r *http.Request, cl Claims, req Ti
 			writeProblem(w, "bad_request", "card needs the kiosk's agent")
 			return
 		}
-		card, ok := s.tr.takeCard(req.Agent, s.c.Now())
+		card, ok := s.c.TakeCard(req.Agent)
 		if !ok {
 			writeProblem(w, "no_card", "")
 			return
@@ -435,7 +435,7 @@ func (s *server) windowState(n int) (WindowState, bool) {
 	if !ok {
 		return ws, false
 	}
-	ws.Reason, ws.Clerk = s.tr.windowInfo(n, ws.Window.Current)
+	ws.Reason, ws.Clerk = s.c.WindowFloor(n, ws.Window.Current)
 	return ws, true
 }
 
@@ -480,7 +480,6 @@ func (s *server) postAction(w http.ResponseWriter, r *http.Request, cl Claims) {
 		writeProblem(w, "bad_request", "arg is longer than 200 characters")
 		return
 	}
-	s.tr.setClerk(n, actor(cl))
 	clerk := ""
 	if cl.Role == RoleClerk || cl.Subject != "" {
 		clerk = actor(cl)
@@ -489,9 +488,6 @@ func (s *server) postAction(w http.ResponseWriter, r *http.Request, cl Claims) {
 	if err != nil {
 		writeErr(w, err)
 		return
-	}
-	if res.Called != nil {
-		s.tr.setReason(n, res.Called.Ticket, res.Called.Reason)
 	}
 	st, _ := s.windowState(n)
 	out := ActionResponse{Called: res.Called, Events: stripPersons(res.Events), State: st}

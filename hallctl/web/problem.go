@@ -1,8 +1,11 @@
 package web
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"net"
 	"net/http"
 	"sort"
 
@@ -74,9 +77,24 @@ var problems = map[string]problemText{
 
 // writeProblem answers with the code's problem document.
 func writeProblem(w http.ResponseWriter, code, detail string) {
+	writeProblemCause(w, code, detail, nil)
+}
+
+// writeProblemCause answers with the code's problem document; a 500 is
+// logged with its cause (the applicant sees only "internal error").
+func writeProblemCause(w http.ResponseWriter, code, detail string, cause error) {
 	p, ok := problems[code]
 	if !ok {
 		p, code = problems["internal"], "internal"
+		if cause == nil {
+			cause = errors.New("unknown problem code " + detail)
+		}
+	}
+	if p.status == http.StatusInternalServerError {
+		if rl, ok := w.(*reqLog); ok {
+			rl.internal(cause, detail)
+		}
+		detail = ""
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -97,13 +115,40 @@ func writeErr(w http.ResponseWriter, err error) {
 	}
 	code := ctl.Code(err)
 	detail := ""
-	if code == "internal" {
-		detail = ""
-	} else {
+	if code != "internal" {
 		detail = err.Error()
 	}
-	writeProblem(w, code, detail)
+	writeProblemCause(w, code, detail, err)
 }
+
+// reqLog is the ResponseWriter every API handler gets (see wrap): it lets
+// writeProblem log each 500 with the request and its cause, in one place.
+type reqLog struct {
+	http.ResponseWriter
+	log *slog.Logger
+	r   *http.Request
+}
+
+func (rl *reqLog) internal(cause error, detail string) {
+	if rl.log == nil {
+		return
+	}
+	if cause == nil {
+		cause = errors.New("no cause given")
+	}
+	rl.log.Error("internal error answered 500", "method", rl.r.Method, "path", rl.r.URL.Path, "err", cause, "detail", detail)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (rl *reqLog) Unwrap() http.ResponseWriter { return rl.ResponseWriter }
+
+// Hijack lets the websocket stream take the connection over.
+func (rl *reqLog) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(rl.ResponseWriter).Hijack()
+}
+
+// Flush passes a flush on.
+func (rl *reqLog) Flush() { _ = http.NewResponseController(rl.ResponseWriter).Flush() }
 
 type httpErr struct{ code, detail string }
 

@@ -54,10 +54,10 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, _ Claims) {
 	// Subscribe before the handshake completes, so that nothing published
 	// after the client sees "open" is missed.
 	sub := s.c.Subscribe(streamBuffer)
-	var cards chan ctl.CardEvent
+	var cards <-chan ctl.CardEvent
 	stopCards := func() {}
 	if agent != "" {
-		cards, stopCards = s.tr.listenCards(agent)
+		cards, stopCards = s.c.CardsOf(agent, 4)
 	}
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -136,17 +136,8 @@ func (s *server) toMsg(ev ctl.HallEvent) StreamMsg {
 		q.Person = "" // the keyed hash stays on the server
 		m.Queue = &q
 		if q.Type == queue.EvCalled || q.Type == queue.EvRecalled {
-			number := q.Number
-			if number == "" {
-				if tv, ok := s.tr.findTicket(q.Ticket); ok {
-					number = tv.Number
-				}
-			}
-			zone := ""
-			if w := s.c.Config().Window(q.Window); w != nil {
-				zone = w.Zone
-			}
-			m.Call = &CallRecord{Number: number, Item: q.Item, Window: q.Window, Zone: zone, At: q.At, Recall: q.Type == queue.EvRecalled}
+			call := s.c.CallOf(q)
+			m.Call = &call
 		}
 	}
 	return m
