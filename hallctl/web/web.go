@@ -57,9 +57,6 @@ type server struct {
 	log     *slog.Logger
 	routes  []Route
 	tr      *tracker
-	appts   *appointments
-	noticeM sync.Mutex
-	notice  string
 }
 
 var registered sync.Map // *http.ServeMux → []Route (for the OpenAPI test)
@@ -91,8 +88,7 @@ func Mount(mux *http.ServeMux, o Options) error {
 	if o.Apps == nil {
 		o.Apps = kioskui.Apps()
 	}
-	s := &server{o: o, c: o.Controller, log: o.Logger.With("part", "web"), appts: newAppointments(),
-		notice: "请按叫号顺序到对应窗口办理业务。 Please go to the window shown when your number is called."}
+	s := &server{o: o, c: o.Controller, log: o.Logger.With("part", "web")}
 	s.tr = newTracker(o.Controller)
 	go s.tr.run(o.Context)
 
@@ -120,6 +116,7 @@ func Mount(mux *http.ServeMux, o Options) error {
 	api("PUT", "/api/v1/manager/notice", RoleManager, s.putNotice)
 	api("POST", "/api/v1/manager/appointments", RoleManager, s.postAppointment)
 	s.mountCases(mux, api)
+	s.mountAppointments(mux, api)
 	s.mountPprof(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { writeProblem(w, "not_found", r.Method+" "+r.URL.Path) })
 	registered.Store(mux, append([]Route(nil), s.routes...))
