@@ -44,12 +44,12 @@ const nonceBucket = "appointment-nonces"
 
 // Push errors.
 var (
-	ErrPushesDisabled  = errors.New("no appointments.push_secret is configured: pushes are refused")
-	ErrPushUnsigned    = errors.New("push is not signed")
-	ErrPushBadSig      = errors.New("push signature does not match")
-	ErrPushSkew        = errors.New("push timestamp too far from now")
-	ErrPushReplayed    = errors.New("push nonce already used")
-	ErrPushBadRequest  = errors.New("bad push")
+	ErrPushesDisabled = errors.New("no appointments.push_secret is configured: pushes are refused")
+	ErrPushUnsigned   = errors.New("push is not signed")
+	ErrPushBadSig     = errors.New("push signature does not match")
+	ErrPushSkew       = errors.New("push timestamp too far from now")
+	ErrPushReplayed   = errors.New("push nonce already used")
+	ErrPushBadRequest = errors.New("bad push")
 )
 
 func pushCode(err error) string {

@@ -52,11 +52,11 @@ type Route struct {
 }
 
 type server struct {
-	o       Options
-	c       *ctl.Controller
-	log     *slog.Logger
-	routes  []Route
-	tr      *tracker
+	o      Options
+	c      *ctl.Controller
+	log    *slog.Logger
+	routes []Route
+	tr     *tracker
 }
 
 var registered sync.Map // *http.ServeMux → []Route (for the OpenAPI test)
