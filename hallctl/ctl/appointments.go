@@ -393,7 +393,10 @@ func (c *Controller) CheckIn(ctx context.Context, code, printerAgent, printer st
 			err = fmt.Errorf("%w: code %s", ErrAppointmentCancelled, code)
 			return nil
 		case ApptCheckedIn:
-			t, err = c.desk.issued(a.Ticket, now)
+			if t, err = c.desk.issued(a.Ticket, now); err != nil {
+				// The ticket is no longer in the engine (another day's).
+				err = fmt.Errorf("%w: code %s (ticket %s)", ErrAlreadyCheckedIn, code, a.Number)
+			}
 			t.Duplicate = true
 			return nil
 		}
