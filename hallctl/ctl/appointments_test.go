@@ -459,3 +459,37 @@ func counter(t *testing.T, c *Controller, name, label string) float64 {
 	}
 	return 0
 }
+
+// The expiry loop (owned by Run's errgroup) records the expiry once the
+// controller's clock passes it, and stops with its context.
+func TestExpiryLoopFollowsTheClock(t *testing.T) {
+	h := newApptHarness(t, apptHall)
+	expired := make(chan string, 4)
+	h.st.OnCommit(func(recs []store.Record) {
+		for _, r := range recs {
+			if r.Stream == AppointmentStream && r.Type == ApptExpired {
+				var a Appointment
+				_ = json.Unmarshal(r.Data, &a)
+				expired <- a.Code
+			}
+		}
+	})
+	h.book(Booking{Code: "YY-0007", Item: "HR-001", Slot: at("10:05")})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.c.runAppointments(ctx) }()
+	if err := h.clock.BlockUntilContext(ctx, 1); err != nil { // the loop's ticker
+		t.Fatal(err)
+	}
+	h.clock.Advance(at("10:35").Sub(h.clock.Now()))
+	if code := <-expired; code != "YY-0007" {
+		t.Fatalf("expired %s", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("loop: %v", err)
+	}
+	if a, _ := h.c.AppointmentByCode("YY-0007"); a.State != ApptExpired {
+		t.Fatalf("state %s", a.State)
+	}
+}
