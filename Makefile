@@ -34,6 +34,7 @@ bench: build
 ## screenshots: regenerate docs/screenshots/*.png of every app (needs chromium).
 screenshots:
 	SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestBrowserEndToEnd ./hallctl/web
+	SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestBrowserTicketPageFromPaper ./hallctl/web
 
 ## cross: firmware-agent and hallctl for linux/arm64 and linux/arm (GOARM=7), no cgo.
 cross:

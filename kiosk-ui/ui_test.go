@@ -29,7 +29,7 @@ func TestNoRemoteAssets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, app := range []string{"index.html", "kiosk/index.html", "clerk/index.html", "manager/index.html", "screen/index.html", "assets/common.js", "assets/common.css"} {
+	for _, app := range []string{"index.html", "kiosk/index.html", "clerk/index.html", "manager/index.html", "screen/index.html", "t/index.html", "t/t.js", "assets/common.js", "assets/common.css"} {
 		if _, err := fs.Stat(Apps(), app); err != nil {
 			t.Errorf("missing %s", app)
 		}

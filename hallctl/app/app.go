@@ -138,10 +138,15 @@ func Start(ctx context.Context, o Options) (a *App, err error) {
 	if err != nil {
 		return a, err
 	}
+	ticketKey, err := loadTicketKey(o.StateDir)
+	if err != nil {
+		return a, err
+	}
 	a.Controller, err = ctl.New(ctx, ctl.Options{
 		Config: cfg, Logger: o.Logger, Clock: o.Clock,
 		BrokerURL: a.brokerURL, Username: o.Username, Password: o.Password,
 		HTTPAddr: o.HTTPAddr, Store: a.Store, Registry: a.Registry, Mux: o.Mux,
+		TicketKey: ticketKey,
 	})
 	if err != nil {
 		return a, err

@@ -321,9 +321,13 @@ func (ob *Outbox) attempt(ctx context.Context, e *Entry) {
 		e.NextAt = now.Add(ob.backoff(1))
 		return
 	}
+	if e.Event.Type == EvIdentityRead && (err == nil || dead) {
+		// Held for this event only: an earlier event of the ticket
+		// delivered after the card was read must not drop it.
+		delete(ob.raw, e.Event.Ticket)
+	}
 	if err == nil {
 		ob.delivered++
-		delete(ob.raw, e.Event.Ticket)
 		ob.remove(e.Key)
 		return
 	}

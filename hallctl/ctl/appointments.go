@@ -88,7 +88,7 @@ func apptCode(err error) string {
 	case errors.Is(err, ErrAppointmentExpired):
 		return "appointment_expired"
 	case errors.Is(err, ErrAppointmentCancelled):
-		return "appointment_cancelled"
+		return "booking_cancelled"
 	case errors.Is(err, ErrAlreadyCheckedIn):
 		return "already_checked_in"
 	case errors.Is(err, ErrBadBooking):

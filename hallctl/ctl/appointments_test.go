@@ -24,13 +24,7 @@ const pushSecret = "0123456789abcdef-push"
 
 const apptHall = hoursHall + "appointments: {expire_after_min: 30, push_secret: " + pushSecret + "}\n"
 
-var shanghai = func() *time.Location {
-	l, err := time.LoadLocation("Asia/Shanghai")
-	if err != nil {
-		panic(err)
-	}
-	return l
-}()
+var apptLoc = shanghai()
 
 // apptHarness is a controller on a store at a fixed path, which can be
 // closed and opened again (a restart).
@@ -45,7 +39,7 @@ type apptHarness struct {
 
 func newApptHarness(t *testing.T, yaml string) *apptHarness {
 	h := &apptHarness{t: t, path: filepath.Join(t.TempDir(), "hallctl.db"), yaml: yaml,
-		clock: clockwork.NewFakeClockAt(time.Date(2026, 11, 23, 10, 0, 0, 0, shanghai))}
+		clock: clockwork.NewFakeClockAt(time.Date(2026, 11, 23, 10, 0, 0, 0, apptLoc))}
 	h.open()
 	t.Cleanup(func() { h.st.Close() })
 	return h
@@ -93,7 +87,7 @@ func (h *apptHarness) records() []string {
 }
 
 func at(hhmm string) time.Time {
-	t, err := time.ParseInLocation("2006-01-02 15:04", "2026-11-23 "+hhmm, shanghai)
+	t, err := time.ParseInLocation("2006-01-02 15:04", "2026-11-23 "+hhmm, apptLoc)
 	if err != nil {
 		panic(err)
 	}
@@ -122,7 +116,7 @@ func TestAppointmentLifecycle(t *testing.T) {
 		t.Fatalf("same booking again: changed %v, %v", changed, err)
 	}
 	b := h.book(Booking{Code: "YY-0002", Item: "HR-001"})
-	if !b.Expires.Equal(time.Date(2026, 11, 24, 0, 0, 0, 0, shanghai)) {
+	if !b.Expires.Equal(time.Date(2026, 11, 24, 0, 0, 0, 0, apptLoc)) {
 		t.Fatalf("booking without a slot expires %s, want the end of the day", b.Expires)
 	}
 
@@ -152,7 +146,7 @@ func TestAppointmentLifecycle(t *testing.T) {
 	if x, err := c.Cancel(ctx, "yy-0002", "改期", "m1", "manager"); err != nil || x.State != ApptCancelled {
 		t.Fatalf("cancel: %+v %v", x, err)
 	}
-	if _, err := c.CheckIn(ctx, "YY-0002", "", ""); !errors.Is(err, ErrAppointmentCancelled) || Code(err) != "appointment_cancelled" {
+	if _, err := c.CheckIn(ctx, "YY-0002", "", ""); !errors.Is(err, ErrAppointmentCancelled) || Code(err) != "booking_cancelled" {
 		t.Fatalf("check-in of a cancelled booking: %v", err)
 	}
 	if _, err := c.CheckIn(ctx, "NOPE-0000", "", ""); Code(err) != "unknown_appointment" {

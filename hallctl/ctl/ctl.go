@@ -55,6 +55,10 @@ type Options struct {
 	// CheckEvery is how often the event log's health (a failed write, a
 	// database file deleted while running) is checked; default 500 ms.
 	CheckEvery time.Duration
+	// TicketKey keys the check values of the ticket links printed in QR
+	// codes (ticketpage.go); hallctl/app keeps it in the state directory.
+	// Empty: a random key for this process only.
+	TicketKey []byte
 }
 
 // Controller is a running hallctl.
@@ -88,6 +92,7 @@ type Controller struct {
 	leases    *leaser
 	connected chan struct{}
 	connOnce  sync.Once
+	tpage     *ticketPager
 }
 
 // ErrAddrInUse is returned when a listen address is taken; the message
@@ -121,6 +126,7 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 		store: o.Store, seq: newSequencer(), prints: newPrintState(), work: make(chan func(context.Context), 1024),
 		ended: make(chan struct{})}
 	c.metrics = newMetrics(o.Registry)
+	c.tpage = newTicketPager(o, func(msg string) { o.Logger.Warn(msg) })
 	c.feed = newFeed()
 	c.leases = newLeaser()
 	d, err := NewDesk(ctx, o.Config, o.Store)

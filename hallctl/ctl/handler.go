@@ -82,7 +82,7 @@ func (c *Controller) ticketFields(t Issued) wire.PrintFields {
 		Hall: c.cfg.Hall.Name, Number: t.Number, Item: t.ItemName, WindowHint: t.WindowHint,
 		Ahead: t.Ahead, EtaP50S: t.P50S, EtaP90S: t.P90S,
 		IssuedAt: t.IssuedAt.In(c.cfg.Loc).Format("2006-01-02 15:04"),
-		QR:       c.cfg.Server.PublicURL + "/t/" + t.Number + "?d=" + t.IssuedAt.In(c.cfg.Loc).Format("20060102"),
+		QR:       c.TicketURL(t.ID, t.Number, t.IssuedAt),
 	}
 }
 
@@ -129,7 +129,9 @@ func (c *Controller) Act(ctx context.Context, req ActRequest) (res ActResult, er
 }
 
 func (c *Controller) act(ctx context.Context, u *unit, req ActRequest) (ActResult, error) {
-	c.signIn(u, req.Window, req.Clerk)
+	if c.cfg.Window(req.Window) != nil { // no sign-in at a window that does not exist
+		c.signIn(u, req.Window, req.Clerk)
+	}
 	res, err := c.desk.Act(u, c.clock.Now(), req)
 	for _, a := range c.acceptances(res.Events, req.Window) {
 		c.accept(ctx, u, a)

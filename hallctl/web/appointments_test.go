@@ -121,7 +121,7 @@ func TestManagerCancelsAppointment(t *testing.T) {
 		t.Fatalf("cancel: %d %s", r.status, r.body)
 	}
 	r = h.do(t, "POST", "/api/v1/appointments/YY-0009/checkin", "", map[string]any{})
-	if p := r.problem(t); r.status != 409 || p.Code != "appointment_cancelled" {
+	if p := r.problem(t); r.status != 409 || p.Code != "booking_cancelled" {
 		t.Fatalf("check-in of a cancelled booking: %d %s", r.status, r.body)
 	}
 	var audit []ctl.AuditEntry

@@ -104,6 +104,8 @@ func Mount(mux *http.ServeMux, o Options) error {
 	api("POST", "/api/v1/tickets/{number}/reprint", "", s.postReprint)
 	api("POST", "/api/v1/tickets/{number}/rating", "", s.postRating)
 	api("POST", "/api/v1/appointments/{code}/checkin", "", s.postCheckin)
+	api("GET", "/api/v1/t/{number}", "", s.getTicketPage)
+	api("POST", "/api/v1/t/{number}/rating", "", s.postTicketPageRating)
 	api("GET", "/api/v1/stream", "", s.stream)
 	api("GET", "/api/v1/whoami", "any", s.whoami)
 	api("GET", "/api/v1/windows/{window}", RoleClerk, s.getWindow)
@@ -118,6 +120,7 @@ func Mount(mux *http.ServeMux, o Options) error {
 	s.mountCases(mux, api)
 	s.mountAppointments(mux, api)
 	s.mountPprof(mux)
+	s.mountTicketPage(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { writeProblem(w, "not_found", r.Method+" "+r.URL.Path) })
 	registered.Store(mux, append([]Route(nil), s.routes...))
 

@@ -33,3 +33,16 @@ func Resize(t testing.TB, dir, size string) {
 		t.Fatalf("remount %s: %v: %s", dir, err, out)
 	}
 }
+
+// ReadOnly remounts a tmpfs mounted by Mount read-only (ro true) or
+// read-write again.
+func ReadOnly(t testing.TB, dir string, ro bool) {
+	t.Helper()
+	mode := "rw"
+	if ro {
+		mode = "ro"
+	}
+	if out, err := exec.Command("mount", "-o", "remount,"+mode, dir).CombinedOutput(); err != nil {
+		t.Fatalf("remount %s %s: %v: %s", dir, mode, err, out)
+	}
+}
