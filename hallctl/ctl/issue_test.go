@@ -49,7 +49,7 @@ func TestIssuePrintedOnlyOnDone(t *testing.T) {
 	}
 	f := p.Fields
 	if f.Number != "A001" || f.Hall != "测试大厅" || f.Item != "社保卡" || f.IssuedAt != "2026-11-23 10:00" ||
-		f.QR != "https://hall.example/t/A001?d=20261123" || f.WindowHint == "" {
+		f.QR != r.c.TicketURL(tk.ID, "A001", r.clock.Now()) || f.WindowHint == "" {
 		t.Fatalf("ticket fields %+v", f)
 	}
 	if s, code := r.c.PrintStatus(tk.ID); s != PrintPrinted || code != "" {
