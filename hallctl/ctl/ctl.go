@@ -78,6 +78,8 @@ type Controller struct {
 	mu     sync.Mutex // guards desk, prints; held by every unit of work
 	desk   *Desk
 	prints *printState
+	appts  *book  // the appointment book (appointments.go)
+	notice string // the hall screen's notice (notice.go)
 
 	fatalMu  sync.Mutex
 	fatalErr error
@@ -139,6 +141,12 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 		return nil, fmt.Errorf("load print log: %w", err)
 	}
 	if c.cases, err = c.newCaseSys(ctx); err != nil {
+		return nil, err
+	}
+	if c.appts, err = c.loadAppointments(ctx); err != nil {
+		return nil, fmt.Errorf("load appointment book: %w", err)
+	}
+	if c.notice, err = c.loadNotice(ctx); err != nil {
 		return nil, err
 	}
 	c.bus = bus.New(bus.Options{
@@ -264,6 +272,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	g.Go(func() error { c.runLeases(gctx); return nil })
 	g.Go(func() error { return c.watchStore(gctx) })
 	g.Go(func() error { return c.runWork(gctx) })
+	g.Go(func() error { return c.runAppointments(gctx) })
 	if ob := c.Outbox(); ob != nil {
 		g.Go(func() error {
 			if err := ob.Run(gctx); err != nil && gctx.Err() == nil {

@@ -515,6 +515,10 @@ func Code(err error) string {
 		return "not_reprintable"
 	case errors.Is(err, ErrNoPrinter):
 		return "no_printer"
+	case apptCode(err) != "":
+		return apptCode(err)
+	case errors.Is(err, ErrBadNotice):
+		return "bad_request"
 	}
 	return queue.Code(err)
 }

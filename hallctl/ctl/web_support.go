@@ -26,6 +26,7 @@ type AuditEntry struct {
 	Role   string        `json:"role"`
 	Action ManagerAction `json:"action"`
 	Events int           `json:"events"`
+	Detail string        `json:"detail,omitempty"` // what a non-queue action set (a notice, a booking)
 }
 
 // ManageAudited applies a manager action and records who did it, in one

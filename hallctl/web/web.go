@@ -22,7 +22,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/servicehall/servicehall/hallctl/ctl"
@@ -54,13 +53,10 @@ type Route struct {
 }
 
 type server struct {
-	o       Options
-	c       *ctl.Controller
-	log     *slog.Logger
-	routes  []Route
-	appts   *appointments
-	noticeM sync.Mutex
-	notice  string
+	o      Options
+	c      *ctl.Controller
+	log    *slog.Logger
+	routes []Route
 }
 
 // Handler is the mounted web layer.
@@ -92,8 +88,7 @@ func Mount(mux *http.ServeMux, o Options) (*Handler, error) {
 	if o.Apps == nil {
 		o.Apps = kioskui.Apps()
 	}
-	s := &server{o: o, c: o.Controller, log: o.Logger.With("part", "web"), appts: newAppointments(),
-		notice: "请按叫号顺序到对应窗口办理业务。 Please go to the window shown when your number is called."}
+	s := &server{o: o, c: o.Controller, log: o.Logger.With("part", "web")}
 
 	api := func(method, path, role string, h func(w http.ResponseWriter, r *http.Request, cl Claims)) {
 		s.routes = append(s.routes, Route{Method: method, Path: path, Role: role})
@@ -121,6 +116,7 @@ func Mount(mux *http.ServeMux, o Options) (*Handler, error) {
 	api("PUT", "/api/v1/manager/notice", RoleManager, s.putNotice)
 	api("POST", "/api/v1/manager/appointments", RoleManager, s.postAppointment)
 	s.mountCases(mux, api)
+	s.mountAppointments(mux, api)
 	s.mountPprof(mux)
 	s.mountTicketPage(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { writeProblem(w, "not_found", r.Method+" "+r.URL.Path) })

@@ -16,7 +16,7 @@ import (
 // messages. On "lagged" the client reloads its snapshot (the server then
 // closes the connection; the client reconnects).
 type StreamMsg struct {
-	Kind   string             `json:"kind"` // queue | device | rating | card | hello | lagged
+	Kind   string             `json:"kind"` // queue | device | rating | notice | card | hello | lagged
 	Type   string             `json:"type,omitempty"`
 	At     time.Time          `json:"at"`
 	Queue  *queue.Event       `json:"queue,omitempty"`
@@ -28,6 +28,7 @@ type StreamMsg struct {
 	Card   *ctl.CardEvent     `json:"card,omitempty"`
 	Hall   string             `json:"hall,omitempty"`
 	Extra  map[string]float64 `json:"extra,omitempty"`
+	Notice string             `json:"notice,omitempty"` // kind notice: the hall screen's new notice
 }
 
 // Stream tuning.
@@ -127,7 +128,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, _ Claims) {
 }
 
 func (s *server) toMsg(ev ctl.HallEvent) StreamMsg {
-	m := StreamMsg{Kind: ev.Kind, Type: ev.Type, At: ev.At, Agent: ev.Agent, Device: ev.Device, Rating: ev.Rating}
+	m := StreamMsg{Kind: ev.Kind, Type: ev.Type, At: ev.At, Agent: ev.Agent, Device: ev.Device, Rating: ev.Rating, Notice: ev.Notice}
 	if ev.Status != nil {
 		m.Status = ev.Status
 	}
