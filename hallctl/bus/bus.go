@@ -138,6 +138,9 @@ type Bus struct {
 	acked    []string      // ids whose pending entry is to be deleted
 	kick     chan struct{}
 	stopOnce sync.Once
+
+	subscribed chan struct{} // closed once the hall's topics are subscribed
+	subOnce    sync.Once
 }
 
 // New makes a bus on a connected-or-connecting paho client. The client must
@@ -169,14 +172,15 @@ func New(o Options) *Bus {
 		o.HoldFor = 30 * time.Second
 	}
 	b := &Bus{
-		o:       o,
-		log:     o.Logger,
-		agents:  map[string]*Agent{},
-		waiters: map[string]*waiter{},
-		seen:    newMemSeen(o.SeenCap),
-		events:  make(chan mqtt.Message, 4096),
-		changed: make(chan struct{}),
-		kick:    make(chan struct{}, 1),
+		o:          o,
+		log:        o.Logger,
+		subscribed: make(chan struct{}),
+		agents:     map[string]*Agent{},
+		waiters:    map[string]*waiter{},
+		seen:       newMemSeen(o.SeenCap),
+		events:     make(chan mqtt.Message, 4096),
+		changed:    make(chan struct{}),
+		kick:       make(chan struct{}, 1),
 	}
 	if o.Pending == nil {
 		b.o.Pending = noPending{}
@@ -196,11 +200,18 @@ func (b *Bus) ConnectHandler() mqtt.OnConnectHandler {
 			}
 			if err := t.Error(); err != nil {
 				b.log.Error("subscribe failed", "err", err)
+			} else {
+				b.subOnce.Do(func() { close(b.subscribed) })
 			}
 			b.resendAll()
 		}()
 	}
 }
+
+// Subscribed is closed once the broker confirmed the bus's subscription to
+// the hall's topics (events published before may not reach it, unless the
+// broker kept a session).
+func (b *Bus) Subscribed() <-chan struct{} { return b.subscribed }
 
 // Attach gives the bus its client (created with ConnectHandler as OnConnect).
 func (b *Bus) Attach(c mqtt.Client) { b.client = c }

@@ -144,6 +144,7 @@ func newBus(t *testing.T, url string, clock clockwork.Clock) (*Bus, context.Canc
 	})
 	b.Attach(c)
 	<-subscribed
+	<-b.Subscribed()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { b.Run(ctx); close(done) }()

@@ -33,6 +33,7 @@ func TestEventWaitsForItsDevice(t *testing.T) {
 	c := connect(t, url, "ctl", func(c mqtt.Client) { b.ConnectHandler()(c); close(subscribed) })
 	b.Attach(c)
 	<-subscribed
+	<-b.Subscribed()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { b.Run(ctx); close(done) }()
@@ -89,6 +90,7 @@ func TestHeldEventExpires(t *testing.T) {
 	c := connect(t, url, "ctl", func(c mqtt.Client) { b.ConnectHandler()(c); close(subscribed) })
 	b.Attach(c)
 	<-subscribed
+	<-b.Subscribed()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { b.Run(ctx); close(done) }()

@@ -202,7 +202,8 @@ func (c *Controller) HTTPAddr() string {
 	return c.httpLn.Addr().String()
 }
 
-// Connected is closed once the controller is first connected to the broker.
+// Connected is closed once the controller is first connected to the broker
+// and subscribed to the hall's events.
 func (c *Controller) Connected() <-chan struct{} { return c.connected }
 
 // Run connects to the broker and serves until ctx is done. On the way out
@@ -239,7 +240,15 @@ func (c *Controller) Run(ctx context.Context) error {
 		c.republishDisplays(ctx)
 		c.metrics.connected.Set(1)
 		c.log.Info("connected to broker", "url", c.o.BrokerURL)
-		c.connOnce.Do(func() { close(c.connected) })
+		go func() {
+			// Connected means events reach the controller: wait for the
+			// broker to confirm the subscription (or the controller to end).
+			select {
+			case <-c.bus.Subscribed():
+				c.connOnce.Do(func() { close(c.connected) })
+			case <-ctx.Done():
+			}
+		}()
 	})
 	opts.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 		c.metrics.connected.Set(0)
