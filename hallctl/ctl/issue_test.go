@@ -105,6 +105,7 @@ func TestPaperOutOffersReprintOnAnotherPrinter(t *testing.T) {
 	if alert == nil || alert.Number != "A001" || !strings.Contains(alert.Message, "paper_out") {
 		t.Fatalf("no unprinted alert: %+v", r.c.Supervision(ctx))
 	}
+	r.barrier(k, "prn-2") // the bus's own report of the outcome is handled too
 	if n := r.counter(r.c.metrics.unprinted); n != 1 {
 		t.Fatalf("unprinted counted %v", n)
 	}

@@ -154,16 +154,18 @@ func (c *Controller) onCommandOutcome(ctx context.Context, id string, ack wire.A
 	case pr.Code == "":
 		pr.Code = ack.Status
 	}
+	recorded := false
 	uerr := c.inUnit(ctx, func(u *unit) error {
 		if _, still := c.prints.inflight[id]; !still {
 			return nil // recorded by a concurrent outcome (QoS 1 duplicate)
 		}
 		u.Append(printRecord(pr))
 		c.prints.apply(pr)
+		recorded = true
 		return nil
 	})
-	if uerr != nil {
-		return
+	if uerr != nil || !recorded {
+		return // counted and logged by the outcome that recorded it
 	}
 	if pr.Status == PrintFailed {
 		c.log.Warn("ticket not printed", "ticket", pr.Number, "agent", pr.Agent, "device", pr.Device, "code", pr.Code)
