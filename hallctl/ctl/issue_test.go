@@ -32,6 +32,7 @@ func startedRig(t *testing.T) *rig {
 // carries what the applicant needs: number, item, hall, and a QR code of
 // its own page.
 func TestIssuePrintedOnlyOnDone(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	k := r.newAgent("kiosk-1", kioskDevices...)
 	ctx := context.Background()
@@ -77,6 +78,7 @@ func TestIssuePrintedOnlyOnDone(t *testing.T) {
 // A printer out of paper: the ticket is not printed, the manager sees it,
 // and a reprint goes to the kiosk's other printer.
 func TestPaperOutOffersReprintOnAnotherPrinter(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	k := r.newAgent("kiosk-1", kioskDevices...)
 	k.answer("prn-1", wire.AckFailed, "paper_out")
@@ -154,6 +156,7 @@ func alertsOf(as []casesys.Alert, kind string) []casesys.Alert {
 
 // With no printer online the reprint is refused with a clear code.
 func TestReprintWithoutOnlinePrinter(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	k := r.newAgent("kiosk-1", kioskDevices...)
 	k.answer("prn-1", wire.AckFailed, "paper_out")
@@ -188,6 +191,7 @@ func TestReprintWithoutOnlinePrinter(t *testing.T) {
 // left, or the wait ran out), and once the command expires the ticket is
 // unprinted.
 func TestSilentPrinterExpires(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	k := r.newAgent("kiosk-1", kioskDevices...)
 	k.answer("prn-1", "", "")
@@ -220,6 +224,7 @@ func TestSilentPrinterExpires(t *testing.T) {
 // A print that times out in Issue's own wait is pending, then recorded
 // when the printer answers late.
 func TestPrintWaitRunsOut(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigHall, func(o *Options) { o.PrintWait = time.Millisecond })
 	r.start()
 	k := r.newAgent("kiosk-1", kioskDevices...)
@@ -236,6 +241,7 @@ func TestPrintWaitRunsOut(t *testing.T) {
 
 // A ticket for the screen only (no printer) is issued without a print.
 func TestIssueScreenOnlyAndErrors(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigHall, nil)
 	r.openWindows()
 	ctx := context.Background()
@@ -264,6 +270,7 @@ func TestIssueScreenOnlyAndErrors(t *testing.T) {
 // hall's elderly_age this year; an explicit class is kept. The card is
 // recorded for the case system with its masked forms and hash only.
 func TestElderlyFromCard(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigHall, nil)
 	r.openWindows()
 	ctx := context.Background()
@@ -321,6 +328,7 @@ func TestElderlyFromCard(t *testing.T) {
 // The printer of a ticket: the one named, else the agent's first printer
 // that is online and not faulty, else its first.
 func TestPrinterOf(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	k := r.newAgent("kiosk-1", kioskDevices...)
 	pick := func(named string) string {
@@ -356,6 +364,7 @@ func TestPrinterOf(t *testing.T) {
 // A button press issues a ticket and prints it on the button's printer; a
 // redelivered press issues nothing more.
 func TestButtonPress(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	k := r.newAgent("kiosk-1", kioskDevices...)
 	// A button without a printer on its agent: the press is refused.

@@ -40,6 +40,7 @@ func pressLeased(a *agent, number string, printed time.Time) wire.EventMsg {
 // the queue by their print time without a print, once; a number outside
 // the lease or used twice is refused; a block running low is topped up.
 func TestLeaseGrantedAndLeasedPresses(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	k := r.newAgent("kiosk-1", dispenserDevices...)
 	k.status("btn-1", wire.StateOnline, "")
@@ -85,6 +86,7 @@ func TestLeaseGrantedAndLeasedPresses(t *testing.T) {
 // not asked again until its agent announces itself again; a lost cmd/lease
 // is sent again.
 func TestLeaseRefusedAndLost(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	k := r.newAgent("kiosk-1", dispenserDevices...)
 	k.answer("btn-1", wire.AckRejected, "leases_off")
@@ -142,6 +144,7 @@ func TestLeaseRefusedAndLost(t *testing.T) {
 // expired lease is replaced by a new block. Halls and dispensers can turn
 // leases off.
 func TestLeaseLifetimeAndSwitches(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigHall+"leases: {lifetime_s: 3600, block: 10}\n", nil)
 	r.start()
 	k := r.newAgent("kiosk-1", dispenserDevices...)

@@ -12,6 +12,7 @@ import (
 // The hours scheduler runs on the controller's clock: windows open when
 // their hours begin and close, once idle, when they end.
 func TestHoursSchedulerRuns(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, hoursHall, nil)
 	r.clock.Advance(time.Date(2026, 11, 23, 8, 59, 50, 0, shanghai()).Sub(r.clock.Now()))
 	r.start()
@@ -35,6 +36,7 @@ func TestHoursSchedulerRuns(t *testing.T) {
 
 // A device that cannot do its job is an alert that says what it means.
 func TestDeviceFaultAlerts(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	a := r.newAgent("dev-1",
 		wire.DeviceInfo{ID: "spk-1", Kind: wire.KindSpeaker, Zone: "east"},
@@ -65,6 +67,7 @@ func TestDeviceFaultAlerts(t *testing.T) {
 
 // Unprinted tickets are listed oldest first.
 func TestUnprintedOldestFirst(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	k := r.newAgent("kiosk-1", kioskDevices...)
 	k.answer("prn-1", wire.AckFailed, "paper_out")
@@ -88,6 +91,7 @@ func TestUnprintedOldestFirst(t *testing.T) {
 // Device events that cannot be read are refused and counted, and do not
 // stop the events after them.
 func TestBadDeviceEventsRefused(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	a := r.newAgent("odd-1",
 		wire.DeviceInfo{ID: "btn-1", Kind: wire.KindButton, Item: "HR-001"},

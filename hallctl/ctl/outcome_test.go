@@ -16,6 +16,7 @@ import (
 // hallctl_tickets_unprinted_total over-counted. The race needs the two
 // calls to interleave, so this catches it in some runs, not every run.)
 func TestPrintOutcomeCountedOnce(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigHall, nil)
 	r.c.bus.Load(wire.InfoMsg{V: wire.Version, Agent: "kiosk-1", Devices: kioskDevices})
 	gone, cancel := context.WithCancel(context.Background())
