@@ -370,17 +370,16 @@ func (r *rig) get(path string) (int, string) {
 // agent is a device agent played by a plain paho client: it announces
 // its devices, acks commands as told per device, and emits events.
 type agent struct {
-	t     *testing.T
-	r     *rig
-	id    string
-	c     mqtt.Client
-	devs  []wire.DeviceInfo
-	cmds  chan cmdSeen
-	docs  chan docSeen
-	mu    sync.Mutex
-	acks  map[string]wire.AckMsg // device → how it answers (Status "" = silent)
-	seq   uint64
-	nodup bool
+	t    *testing.T
+	r    *rig
+	id   string
+	c    mqtt.Client
+	devs []wire.DeviceInfo
+	cmds chan cmdSeen
+	docs chan docSeen
+	mu   sync.Mutex
+	acks map[string]wire.AckMsg // device → how it answers (Status "" = silent)
+	seq  uint64
 }
 
 type cmdSeen struct {
