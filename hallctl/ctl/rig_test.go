@@ -299,7 +299,7 @@ func (r *rig) barrier(a *agent, printer string) {
 	r.waitFor("the barrier print recorded", func() bool { s, _ := r.c.PrintStatus(tk.ID); return s == PrintPrinted })
 }
 
-// open opens every window (for rigs that do not run the hours scheduler).
+// openWindows opens every window (for rigs that do not run the hours scheduler).
 func (r *rig) openWindows() {
 	r.t.Helper()
 	for _, w := range r.cfg.Windows {
@@ -542,7 +542,7 @@ func args[T any](t *testing.T, c cmdSeen) T {
 	return v
 }
 
-// code is the stable code of err, failing the test on a nil error.
+// mustCode fails the test unless err has the stable code want.
 func mustCode(t *testing.T, err error, want string) {
 	t.Helper()
 	if Code(err) != want {
