@@ -264,6 +264,16 @@ func TestIssueScreenOnlyAndErrors(t *testing.T) {
 	if n := len(r.c.Snapshot().Waiting); n != 1 {
 		t.Fatalf("waiting %d, want only the issued ticket", n)
 	}
+	// One live ticket per person and item, unless taken for someone (代办).
+	if _, err := r.c.Issue(ctx, IssueRequest{Item: "HR-001", PersonHash: "p1"}, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.c.Issue(ctx, IssueRequest{Item: "HR-001", PersonHash: "p1"}, "", ""); Code(err) != "duplicate_person" {
+		t.Fatalf("a second ticket for the same person: %v", err)
+	}
+	if _, err := r.c.Issue(ctx, IssueRequest{Item: "HR-001", PersonHash: "p1", Proxy: true}, "", ""); err != nil {
+		t.Fatalf("a proxy's second ticket: %v", err)
+	}
 }
 
 // The elderly priority comes from the card read for the ticket, by the
