@@ -21,6 +21,7 @@ import (
 // acting, Run returns the cause and logs it, /healthz says "failed", and a
 // restart serves exactly what the log holds.
 func TestFailedCommitIsFatal(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	ctx := context.Background()
 	if _, err := r.c.Issue(ctx, IssueRequest{Item: "HR-001"}, "", ""); err != nil {
@@ -92,6 +93,7 @@ func healthz(t *testing.T, c *Controller) (int, map[string]any) {
 // The database file deleted while running is noticed by the periodic
 // check: the controller stops with the path in the error.
 func TestDeletedDatabaseStopsTheController(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	if err := os.Remove(r.path); err != nil {
 		t.Fatal(err)
@@ -109,6 +111,7 @@ func TestDeletedDatabaseStopsTheController(t *testing.T) {
 // /healthz checks the log too: a deleted file is found by the probe and
 // is fatal at once; a Run started afterwards returns the error at once.
 func TestHealthzFindsDeletedDatabase(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigHall, nil)
 	if code, body := healthz(t, r.c); code != http.StatusServiceUnavailable || body["status"] != "degraded" || body["broker_connected"] != false {
 		t.Fatalf("healthz before connecting: %d %v", code, body)
@@ -131,6 +134,7 @@ func TestHealthzFindsDeletedDatabase(t *testing.T) {
 
 // /healthz and /metrics on the controller's own listener.
 func TestHealthzAndMetrics(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigHall, func(o *Options) { o.HTTPAddr = "127.0.0.1:0" })
 	r.start()
 	r.newAgent("kiosk-1", kioskDevices...)
@@ -168,6 +172,7 @@ func TestHealthzAndMetrics(t *testing.T) {
 // New refuses what it cannot run with, and names the setting to change
 // for a taken HTTP address.
 func TestNewRefuses(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigHall, nil)
 	if _, err := New(context.Background(), Options{Store: r.st}); err == nil {
 		t.Fatal("no config accepted")

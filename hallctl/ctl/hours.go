@@ -81,7 +81,8 @@ func (c *Controller) schedule(ctx context.Context, st *hoursState) {
 			c.log.Warn("hours scheduler", "action", a.Type, "window", a.Window, "err", err)
 			continue
 		}
-		c.log.Info("window "+a.Type+"ed by its hours", "window", a.Window)
+		past := map[string]string{"open": "opened", "close": "closed"}[a.Type]
+		c.log.Info("window "+past+" by its hours", "window", a.Window)
 	}
 }
 

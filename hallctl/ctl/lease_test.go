@@ -40,6 +40,7 @@ func pressLeased(a *agent, number string, printed time.Time) wire.EventMsg {
 // the queue by their print time without a print, once; a number outside
 // the lease or used twice is refused; a block running low is topped up.
 func TestLeaseGrantedAndLeasedPresses(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	k := r.newAgent("kiosk-1", dispenserDevices...)
 	k.status("btn-1", wire.StateOnline, "")
@@ -85,6 +86,7 @@ func TestLeaseGrantedAndLeasedPresses(t *testing.T) {
 // not asked again until its agent announces itself again; a lost cmd/lease
 // is sent again.
 func TestLeaseRefusedAndLost(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	k := r.newAgent("kiosk-1", dispenserDevices...)
 	k.answer("btn-1", wire.AckRejected, "leases_off")
@@ -102,7 +104,7 @@ func TestLeaseRefusedAndLost(t *testing.T) {
 		t.Fatal("a refused lease was not logged")
 	}
 	r.c.ensureLeases(context.Background())
-	k.none()
+	r.barrier(k, "prn-1") // fails on a lease command before its print
 	// The agent comes back with offline numbering on: the same block is
 	// sent again (not a new one), and is done.
 	k.answer("btn-1", wire.AckDone, "")
@@ -142,6 +144,7 @@ func TestLeaseRefusedAndLost(t *testing.T) {
 // expired lease is replaced by a new block. Halls and dispensers can turn
 // leases off.
 func TestLeaseLifetimeAndSwitches(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigHall+"leases: {lifetime_s: 3600, block: 10}\n", nil)
 	r.start()
 	k := r.newAgent("kiosk-1", dispenserDevices...)
@@ -165,14 +168,14 @@ func TestLeaseLifetimeAndSwitches(t *testing.T) {
 	ko := off.newAgent("kiosk-1", dispenserDevices...)
 	ko.status("btn-1", wire.StateOnline, "")
 	off.c.ensureLeases(context.Background())
-	ko.none()
+	off.barrier(ko, "prn-1")
 
 	one := newRig(t, rigHall+"leases: {dispensers: {kiosk-1/btn-1: false}}\n", nil)
 	one.start()
 	k1 := one.newAgent("kiosk-1", dispenserDevices...)
 	k1.status("btn-1", wire.StateOnline, "")
 	one.c.ensureLeases(context.Background())
-	k1.none()
+	one.barrier(k1, "prn-1")
 	var n int
 	one.c.View(func(e *queue.Engine) { n = len(e.Leases("kiosk-1/btn-1")) })
 	if n != 0 {

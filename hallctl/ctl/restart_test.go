@@ -14,6 +14,7 @@ import (
 // agent speaks), the clerks and the cases (one case per ticket, serials
 // never reused).
 func TestRestartFromTheLog(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	k := r.newAgent("kiosk-1", kioskDevices...)
 	w := r.newAgent("win-1", windowDevices...)

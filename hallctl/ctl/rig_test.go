@@ -299,7 +299,7 @@ func (r *rig) barrier(a *agent, printer string) {
 	r.waitFor("the barrier print recorded", func() bool { s, _ := r.c.PrintStatus(tk.ID); return s == PrintPrinted })
 }
 
-// open opens every window (for rigs that do not run the hours scheduler).
+// openWindows opens every window (for rigs that do not run the hours scheduler).
 func (r *rig) openWindows() {
 	r.t.Helper()
 	for _, w := range r.cfg.Windows {
@@ -370,17 +370,16 @@ func (r *rig) get(path string) (int, string) {
 // agent is a device agent played by a plain paho client: it announces
 // its devices, acks commands as told per device, and emits events.
 type agent struct {
-	t     *testing.T
-	r     *rig
-	id    string
-	c     mqtt.Client
-	devs  []wire.DeviceInfo
-	cmds  chan cmdSeen
-	docs  chan docSeen
-	mu    sync.Mutex
-	acks  map[string]wire.AckMsg // device → how it answers (Status "" = silent)
-	seq   uint64
-	nodup bool
+	t    *testing.T
+	r    *rig
+	id   string
+	c    mqtt.Client
+	devs []wire.DeviceInfo
+	cmds chan cmdSeen
+	docs chan docSeen
+	mu   sync.Mutex
+	acks map[string]wire.AckMsg // device → how it answers (Status "" = silent)
+	seq  uint64
 }
 
 type cmdSeen struct {
@@ -543,7 +542,7 @@ func args[T any](t *testing.T, c cmdSeen) T {
 	return v
 }
 
-// code is the stable code of err, failing the test on a nil error.
+// mustCode fails the test unless err has the stable code want.
 func mustCode(t *testing.T, err error, want string) {
 	t.Helper()
 	if Code(err) != want {

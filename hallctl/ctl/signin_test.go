@@ -11,6 +11,7 @@ import (
 // A clerk's action at a window the hall does not have is refused, and
 // records no sign-in there (it used to log the clerk at "window 9").
 func TestNoSignInAtUnknownWindow(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigHall, nil)
 	_, err := r.c.Act(context.Background(), ActRequest{Window: 9, Action: wire.KeyCallNext, Clerk: "clerk-7"})
 	mustCode(t, err, "unknown_window")

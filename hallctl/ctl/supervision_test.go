@@ -54,6 +54,7 @@ func serialOf(t *testing.T, r *rig, ticket int64) string {
 // manager and by a signed push from the case system, overdue once its due
 // day has passed.
 func TestPromisedCaseProgress(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, casesHall, nil)
 	r.openWindows()
 	ctx := context.Background()
@@ -128,6 +129,7 @@ func TestPromisedCaseProgress(t *testing.T) {
 
 // Waits and pauses beyond the hall's limits are alerts.
 func TestWaitAndPauseAlerts(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, casesHall, nil)
 	r.openWindows()
 	ctx := context.Background()
@@ -152,6 +154,7 @@ func TestWaitAndPauseAlerts(t *testing.T) {
 // A rating of 2 or less is a follow-up with a deadline in working days;
 // a manager closes it once.
 func TestLowRatingFollowUp(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, casesHall, nil)
 	r.openWindows()
 	ctx := context.Background()
@@ -187,6 +190,7 @@ func TestLowRatingFollowUp(t *testing.T) {
 
 // Reports are computed from the whole log.
 func TestReportFromTheLog(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, casesHall, nil)
 	r.openWindows()
 	ctx := context.Background()
@@ -223,6 +227,7 @@ func TestReportFromTheLog(t *testing.T) {
 // when an earlier event of the ticket is delivered after the card was
 // read, and is never stored.
 func TestWebhookDeliversCaseEvents(t *testing.T) {
+	t.Parallel()
 	const secret = "webhook-secret-0123456789"
 	got := make(chan casesys.Event, 100)
 	gate := make(chan struct{}) // holds the delivery of ticket.called

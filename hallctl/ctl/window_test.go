@@ -34,6 +34,7 @@ var speakerDevices = []wire.DeviceInfo{
 // receipt at the window; the finish opens the rating pad; the rating is
 // recorded once.
 func TestKeypadServiceCycle(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	w := r.newAgent("win-1", windowDevices...)
 	spk := r.newAgent("spk-1", speakerDevices...)
@@ -127,6 +128,7 @@ func TestKeypadServiceCycle(t *testing.T) {
 
 // A keypad on an agent that does not say its window is refused.
 func TestKeypadWithoutWindow(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	a := r.newAgent("odd-1", wire.DeviceInfo{ID: "key-x", Kind: wire.KindKeypad},
 		wire.DeviceInfo{ID: "key-2", Kind: wire.KindKeypad, Window: 2},
@@ -152,6 +154,7 @@ func TestKeypadWithoutWindow(t *testing.T) {
 // Clerk actions through Act (the clerk console): each with its effect and
 // error code, and the clerk signed in once per change.
 func TestClerkActions(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigHall, nil)
 	r.openWindows()
 	ctx := context.Background()
@@ -266,6 +269,7 @@ func TestClerkActions(t *testing.T) {
 // Manager actions change the hall and are audited with who did them;
 // a refused action changes and audits nothing.
 func TestManagerActionsAudited(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigHall, nil)
 	ctx := context.Background()
 	feed := r.c.Subscribe(0)
@@ -354,6 +358,7 @@ func TestManagerActionsAudited(t *testing.T) {
 // The rating API: 1..5, once, only for a served ticket; it survives a
 // restart.
 func TestRateOnce(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigHall, nil)
 	r.openWindows()
 	ctx := context.Background()
@@ -400,6 +405,7 @@ func TestRateOnce(t *testing.T) {
 // A subscriber that does not keep up loses events and is told so; the
 // hall is never slowed by it.
 func TestFeedLagsAndCloses(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigHall, nil)
 	ctx := context.Background()
 	slow := r.c.Subscribe(1)
@@ -427,6 +433,7 @@ func TestFeedLagsAndCloses(t *testing.T) {
 // ID-card reads: a kiosk reader's goes to the web layer (masked, never
 // raw); a window reader's binds the card to the ticket the window serves.
 func TestCardReads(t *testing.T) {
+	t.Parallel()
 	r := startedRig(t)
 	k := r.newAgent("kiosk-1", kioskDevices...)
 	w := r.newAgent("win-1", windowDevices...)
