@@ -78,12 +78,13 @@ func Generate(ctx context.Context, st store.Store, o Options) (Stats, error) {
 	if len(days) == 0 {
 		return Stats{}, errors.New("history: no working day in range")
 	}
-	perDay := int(math.Ceil(float64(o.Served) / float64(len(days))))
 	for i, day := range days {
 		if g.stats.Served >= o.Served {
 			break
 		}
-		n := min(perDay, o.Served-g.stats.Served)
+		// What is left spread over the days left (a voided no-show is
+		// made up for on the next day).
+		n := int(math.Ceil(float64(o.Served-g.stats.Served) / float64(len(days)-i)))
 		if err := g.day(ctx, day, n); err != nil {
 			return g.stats, fmt.Errorf("history: %s: %w", day.Format(time.DateOnly), err)
 		}
