@@ -48,7 +48,7 @@ func parse(t *testing.T) *config.Config {
 func end(cfg *config.Config) time.Time { return time.Date(2026, 11, 23, 0, 0, 0, 0, cfg.Loc) }
 
 // generate writes a modest history into a fresh log at dir/hallctl.db.
-func generate(t *testing.T, cfg *config.Config, dir string, served int) history.Stats {
+func generate(t *testing.T, cfg *config.Config, dir string, served int, endDay time.Time) history.Stats {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(dir, "hallctl.db"), store.Options{})
@@ -56,7 +56,7 @@ func generate(t *testing.T, cfg *config.Config, dir string, served int) history.
 		t.Fatal(err)
 	}
 	defer st.Close()
-	s, err := history.Generate(ctx, st, history.Options{Config: cfg, Served: served, Days: 30, End: end(cfg), Seed: 3, Batch: 500})
+	s, err := history.Generate(ctx, st, history.Options{Config: cfg, Served: served, Days: 30, End: endDay, Seed: 3, Batch: 500})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func observe(t *testing.T, c *ctl.Controller) state {
 func TestSnapshotAndTailEqualFullReplay(t *testing.T) {
 	cfg := parse(t)
 	dir := t.TempDir()
-	stats := generate(t, cfg, dir, 3000)
+	stats := generate(t, cfg, dir, 3000, end(cfg))
 	if stats.Served < 2990 || stats.Cases < 3000 || stats.Rated == 0 || stats.Days < 15 {
 		t.Fatalf("generated %+v", stats)
 	}
