@@ -37,12 +37,14 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func parse(t *testing.T) *config.Config {
 	t.Helper()
-	cfg, err := config.Parse("h.yaml", []byte(hall))
+	cfg, err := parseB()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
 }
+
+func parseB() (*config.Config, error) { return config.Parse("h.yaml", []byte(hall)) }
 
 // end is the day after the generated history; the tests' clock runs on it.
 func end(cfg *config.Config) time.Time { return time.Date(2026, 11, 23, 0, 0, 0, 0, cfg.Loc) }
