@@ -69,12 +69,7 @@ func (c *Controller) pruneHeld() {
 			delete(d.rated, id)
 		}
 	}
-	floor := int64(d.eng.TicketCount() - maxSources)
-	for k, v := range d.sources {
-		if v <= floor && !c.held(v) {
-			delete(d.sources, k)
-		}
-	}
+	d.pruneSources()
 	for id := range c.prints.printed {
 		if !c.held(id) {
 			delete(c.prints.printed, id)
@@ -356,4 +351,15 @@ func (c *Controller) startSnapshots(ctx context.Context, cs *caseSys) error {
 		return fmt.Errorf("save monitor snapshot: %w", err)
 	}
 	return nil
+}
+
+// pruneSources forgets the request ids of all but the newest maxSources
+// tickets, except those of tickets the engine still holds.
+func (d *Desk) pruneSources() {
+	floor := int64(d.eng.TicketCount() - maxSources)
+	for k, v := range d.sources {
+		if _, held := d.eng.Ticket(v); v <= floor && !held {
+			delete(d.sources, k)
+		}
+	}
 }
