@@ -53,8 +53,10 @@ type App struct {
 	Store      *store.Log
 	Broker     *broker.Broker
 	Registry   *prometheus.Registry
-	brokerURL  string
-	log        *slog.Logger
+	// Web is the mounted HTTP API (its routes).
+	Web       *web.Handler
+	brokerURL string
+	log       *slog.Logger
 }
 
 // Start opens the store, starts the broker and builds the controller. Call
@@ -155,7 +157,7 @@ func Start(ctx context.Context, o Options) (a *App, err error) {
 		// The address HTTP really listens on (port 0 picks one).
 		cfg.Server.PublicURL = "http://" + first(a.Controller.HTTPAddr(), o.HTTPAddr)
 	}
-	if err := web.Mount(o.Mux, web.Options{Controller: a.Controller, Logger: o.Logger, Secret: secret, Context: ctx}); err != nil {
+	if a.Web, err = web.Mount(o.Mux, web.Options{Controller: a.Controller, Logger: o.Logger, Secret: secret, Context: ctx}); err != nil {
 		return a, err
 	}
 	return a, nil

@@ -36,19 +36,24 @@ type env struct {
 	getenv  func(string) string
 }
 
-var commands = map[string]command{}
-
-func register(name, summary string, run func(ctx context.Context, e *env, args []string) int) {
-	commands[name] = command{summary: summary, run: run}
+// commands is the command table (names and summaries as `hallctl help`
+// lists them).
+func commands() map[string]command {
+	return map[string]command{
+		"serve":    {"run the hall controller (broker, queue, event log, HTTP)", runServe},
+		"check":    {"validate a hall config and list every problem", runCheck},
+		"version":  {"print the version", runVersion},
+		"demo":     {"run the demo hall: controller, broker and emulated device agents", runDemo},
+		"loadtest": {"measure press → print latency through hallctl (make bench)", runLoadtest},
+		"sim":      {"simulate a hall scenario under a routing policy; 'sim bench' for every scenario × policy", runSim},
+		"report":   {"hall statistics from the event log as CSV or XLSX (safe while serve runs)", runReport},
+		"token":    {"print a bearer token for the web apps (clerk, manager, admin, kiosk)", runToken},
+	}
 }
 
-func init() {
-	register("serve", "run the hall controller (broker, queue, event log, HTTP)", runServe)
-	register("check", "validate a hall config and list every problem", runCheck)
-	register("version", "print the version", func(_ context.Context, e *env, _ []string) int {
-		fmt.Fprintln(e.stdout, "hallctl", e.version)
-		return 0
-	})
+func runVersion(_ context.Context, e *env, _ []string) int {
+	fmt.Fprintln(e.stdout, "hallctl", e.version)
+	return 0
 }
 
 // Main runs hallctl with args (without the program name) and returns the
@@ -56,18 +61,22 @@ func init() {
 func Main(version string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	e := &env{version: version, stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	return run(ctx, &env{version: version, stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}, args)
+}
+
+// run dispatches args to their command.
+func run(ctx context.Context, e *env, args []string) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(stdout)
+		usage(e.stdout)
 		if len(args) == 0 {
 			return 2
 		}
 		return 0
 	}
-	c, ok := commands[args[0]]
+	c, ok := commands()[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "hallctl: unknown command %q\n\n", args[0])
-		usage(stderr)
+		fmt.Fprintf(e.stderr, "hallctl: unknown command %q\n\n", args[0])
+		usage(e.stderr)
 		return 2
 	}
 	return c.run(ctx, e, args[1:])
@@ -75,13 +84,14 @@ func Main(version string, args []string, stdin io.Reader, stdout, stderr io.Writ
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: hallctl COMMAND [flags]\n\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
+	cmds := commands()
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'hallctl COMMAND -h' for a command's flags. Environment: MQTT_ADDR, HTTP_ADDR, LOG_LEVEL.")
 }
@@ -101,6 +111,20 @@ func parse(fs *flag.FlagSet, args []string) (ok bool, code int) {
 		if errors.Is(err, flag.ErrHelp) {
 			return false, 0
 		}
+		return false, 2
+	}
+	return true, 0
+}
+
+// parseFlagsOnly is parse for a command that takes flags and nothing else:
+// a stray argument (a flag after it would be silently ignored) is an error.
+func parseFlagsOnly(fs *flag.FlagSet, args []string) (ok bool, code int) {
+	if ok, code := parse(fs, args); !ok {
+		return ok, code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q (flags only)\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
 		return false, 2
 	}
 	return true, 0
@@ -135,7 +159,7 @@ func loadConfig(e *env, path string) (*config.Config, bool) {
 func runCheck(_ context.Context, e *env, args []string) int {
 	fs := newFlags(e, "check", "--config FILE")
 	path := fs.String("config", "", "hall config `file` to validate")
-	if ok, code := parse(fs, args); !ok {
+	if ok, code := parseFlagsOnly(fs, args); !ok {
 		return code
 	}
 	cfg, ok := loadConfig(e, *path)
@@ -159,7 +183,7 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	brokerURL := fs.String("broker-url", "", "use this MQTT broker (tcp://host:port) instead of the embedded one")
 	user := fs.String("broker-user", "", "username at the external broker")
 	passFile := fs.String("broker-password-file", "", "`file` holding the password at the external broker")
-	if ok, code := parse(fs, args); !ok {
+	if ok, code := parseFlagsOnly(fs, args); !ok {
 		return code
 	}
 	cfg, ok := loadConfig(e, *path)

@@ -16,10 +16,6 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-func init() {
-	register("demo", "run the demo hall: controller, broker and emulated device agents", runDemo)
-}
-
 // runDemo is `make run`: hallctl serve in-process plus one firmware-agent
 // process per agent config, every device emulated. Ctrl-C stops it all.
 func runDemo(ctx context.Context, e *env, args []string) int {

@@ -14,10 +14,6 @@ import (
 	"github.com/servicehall/servicehall/hallctl/loadtest"
 )
 
-func init() {
-	register("loadtest", "measure press → print latency through hallctl (make bench)", runLoadtest)
-}
-
 func runLoadtest(ctx context.Context, e *env, args []string) int {
 	fs := newFlags(e, "loadtest", "[--mqtt embedded|mosquitto|both|none] [--multiples 10,100,1000] [--seconds S] [--http 1,10,50,100] [--http-seconds S] [--state-dir DIR] [--history N [--history-dir DIR] [--restarts K]] [--json]")
 	which := fs.String("mqtt", "both", "broker: embedded, mosquitto or both")
@@ -30,7 +26,7 @@ func runLoadtest(ctx context.Context, e *env, args []string) int {
 	histServed := fs.Int("history", 0, "first generate a year of history with N served tickets (then measure restarts, and run the HTTP runs on it)")
 	histDir := fs.String("history-dir", "", "state directory for --history (default: a temporary one, removed after); a log already there is reused")
 	restarts := fs.Int("restarts", 4, "with --history: how many times to start hallctl on it (the first replays the log)")
-	if ok, code := parse(fs, args); !ok {
+	if ok, code := parseFlagsOnly(fs, args); !ok {
 		return code
 	}
 	var restartRuns []loadtest.RestartRun

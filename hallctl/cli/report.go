@@ -12,10 +12,6 @@ import (
 	"github.com/servicehall/servicehall/hallctl/store"
 )
 
-func init() {
-	register("report", "hall statistics from the event log as CSV or XLSX (safe while serve runs)", runReport)
-}
-
 func runReport(ctx context.Context, e *env, args []string) int {
 	fs := newFlags(e, "report", "--config FILE --from DATE --to DATE [--by department|item|window|clerk] [--period day|week|month] [--format csv|xlsx] [--out FILE] [--db FILE]")
 	path := fs.String("config", "", "hall config `file`")
@@ -26,7 +22,7 @@ func runReport(ctx context.Context, e *env, args []string) int {
 	format := fs.String("format", "csv", "csv or xlsx")
 	out := fs.String("out", "", "output `file` (default stdout)")
 	db := fs.String("db", "", "event log `file` (default <server.state_dir>/hallctl.db)")
-	if ok, code := parse(fs, args); !ok {
+	if ok, code := parseFlagsOnly(fs, args); !ok {
 		return code
 	}
 	cfg, ok := loadConfig(e, *path)
@@ -47,12 +43,18 @@ func runReport(ctx context.Context, e *env, args []string) int {
 		}
 		*db = filepath.Join(dir, "hallctl.db")
 	}
+	opts := report.Opts{From: *from, To: *to, Period: *period, By: *by}
+	// Bad options are usage errors, found before the log is read.
+	if _, err := report.Compute(casesys.NewLedger(cfg), cfg, opts); err != nil {
+		fmt.Fprintln(e.stderr, "hallctl report:", err)
+		return 2
+	}
 	led := casesys.NewLedger(cfg)
 	if err := report.ReadLog(ctx, *db, func(r store.Record) error { led.Apply(r); return nil }); err != nil {
 		fmt.Fprintln(e.stderr, "hallctl report:", err)
 		return 1
 	}
-	rows, err := report.Compute(led, cfg, report.Opts{From: *from, To: *to, Period: *period, By: *by})
+	rows, err := report.Compute(led, cfg, opts)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "hallctl report:", err)
 		return 2

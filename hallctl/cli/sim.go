@@ -7,15 +7,11 @@ import (
 	"github.com/servicehall/servicehall/hallctl/sim"
 )
 
-func init() {
-	register("sim", "simulate a hall scenario under a routing policy; 'sim bench' for every scenario × policy", runSim)
-}
-
 func runSim(ctx context.Context, e *env, args []string) int {
 	if len(args) > 0 && args[0] == "bench" {
 		fs := newFlags(e, "sim bench", "[--scenarios DIR]")
 		dir := fs.String("scenarios", "../shared/bench/scenarios", "`directory` of scenario files")
-		if ok, code := parse(fs, args[1:]); !ok {
+		if ok, code := parseFlagsOnly(fs, args[1:]); !ok {
 			return code
 		}
 		if err := sim.BenchTable(ctx, *dir, e.stdout); err != nil {

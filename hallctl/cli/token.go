@@ -8,10 +8,6 @@ import (
 	"github.com/servicehall/servicehall/hallctl/web"
 )
 
-func init() {
-	register("token", "print a bearer token for the web apps (clerk, manager, admin, kiosk)", runToken)
-}
-
 func runToken(_ context.Context, e *env, args []string) int {
 	fs := newFlags(e, "token", "--config FILE --role kiosk|clerk|manager|admin [--window N] [--ttl D] [--subject ID]")
 	path := fs.String("config", "", "hall config `file` (its server.secret_file, or state_dir/hall.secret)")
@@ -19,7 +15,7 @@ func runToken(_ context.Context, e *env, args []string) int {
 	window := fs.Int("window", 0, "the window a clerk token acts for (required for clerk)")
 	ttl := fs.Duration("ttl", 12*time.Hour, "how long the token is valid")
 	subject := fs.String("subject", "", "staff id shown in the audit log (not a personal ID number)")
-	if ok, code := parse(fs, args); !ok {
+	if ok, code := parseFlagsOnly(fs, args); !ok {
 		return code
 	}
 	cfg, ok := loadConfig(e, *path)

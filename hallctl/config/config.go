@@ -35,13 +35,16 @@ type Config struct {
 	// Leases are the blocks of ticket numbers dispensers issue while they
 	// cannot reach the controller; every field has a default.
 	Leases Leases `yaml:"leases,omitempty"`
+	// Appointments tune the appointment book; every field has a default.
+	Appointments Appointments `yaml:"appointments,omitempty"`
 	// Scenario is present only in simulator scenario files.
 	Scenario *Scenario `yaml:"scenario,omitempty"`
 	// CaseSystem is the `case_system:` section and Holidays the
 	// `holidays:` list. Their types live in hallctl/casesys (which imports
 	// this package), so they are kept as YAML here; hallctl/ctl decodes
-	// them (DecodeSection) and registers their validation (RegisterCheck),
-	// so Load reports their problems with file, line and key like the rest.
+	// them (DecodeSection, ctl.CaseConfig), and callers pass ctl.CheckConfig
+	// to Load or Parse as a Check, so problems are reported with file, line
+	// and key like the rest.
 	CaseSystem yaml.Node `yaml:"case_system,omitempty"`
 	Holidays   yaml.Node `yaml:"holidays,omitempty"`
 
@@ -378,6 +381,7 @@ func (c *Config) applyDefaults() {
 	if c.Leases.RefillBelow == 0 {
 		c.Leases.RefillBelow = max(1, c.Leases.Block/4)
 	}
+	c.Appointments.applyDefaults()
 	if c.Scenario != nil && c.Scenario.Arrivals != "" {
 		p := c.Scenario.Arrivals
 		if !strings.HasPrefix(p, "/") && c.Path != "" {
@@ -548,6 +552,7 @@ func (c *Config) Validate(checks ...Check) error {
 			add(k, "needs password_hash or password_file")
 		}
 	}
+	c.Appointments.problems(add)
 	for _, chk := range checks {
 		ps = append(ps, chk(c)...)
 	}

@@ -105,8 +105,8 @@ func (c *Controller) newCaseSys(ctx context.Context) (*caseSys, error) {
 		}
 	}
 	c.o.Registry.MustRegister(cs.monitor)
-	// The monitor and the outbox follow every commit (no read-back).
-	c.store.OnCommit(func(recs []store.Record) { c.committed(cs, recs) })
+	// The monitor and the outbox follow every commit (no read-back):
+	// New registers onCommit (floor.go), which calls committed.
 	if st := c.store; st != nil {
 		cs.reg = casesys.NewRegistry(st)
 		key, err := raw.InboundKey()
@@ -155,14 +155,22 @@ func (c *Controller) committed(cs *caseSys, recs []store.Record) {
 	}
 }
 
-// signIn records the clerk working a window when it changes (in u).
+// signIn records the clerk working a window when it changes (in u), for
+// the case system and the manager console (the floor), cases on or off.
 func (c *Controller) signIn(u *unit, window int, clerk string) {
+	if clerk == "" {
+		return
+	}
 	cs := c.cases
-	if cs == nil || clerk == "" || cs.clerks[window] == clerk {
+	if cs != nil {
+		if cs.clerks[window] == clerk {
+			return
+		}
+		cs.clerks[window] = clerk
+	} else if _, cur := c.WindowFloor(window, 0); cur == clerk {
 		return
 	}
 	u.Append(casesys.ClerkRecord(window, clerk, c.clock.Now()))
-	cs.clerks[window] = clerk
 }
 
 // acceptances lists the cases to open for "started" events (in a unit:

@@ -81,6 +81,8 @@ type Controller struct {
 	mu     sync.Mutex // guards desk, prints; held by every unit of work
 	desk   *Desk
 	prints *printState
+	appts  *book  // the appointment book (appointments.go)
+	notice string // the hall screen's notice (notice.go)
 
 	fatalMu  sync.Mutex
 	fatalErr error
@@ -89,6 +91,8 @@ type Controller struct {
 	ended    chan struct{}              // closed when Run returns
 
 	feed      *feed
+	floor     *floor   // calls, reasons, clerks, utilisation, ratings (floor.go)
+	cardHub   *cardHub // ID card reads per kiosk (web_support.go)
 	cases     *caseSys
 	leases    *leaser
 	connected chan struct{}
@@ -129,6 +133,7 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 	c.metrics = newMetrics(o.Registry)
 	c.tpage = newTicketPager(o, func(msg string) { o.Logger.Warn(msg) })
 	c.feed = newFeed()
+	c.cardHub = newCardHub()
 	c.leases = newLeaser()
 	d, err := NewDesk(ctx, o.Config, o.Store)
 	if err != nil {
@@ -142,6 +147,12 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 		return nil, err
 	}
 	c.pruneHeld() // per-ticket memory of compacted days (history.go)
+	if c.appts, err = c.loadAppointments(ctx); err != nil {
+		return nil, fmt.Errorf("load appointment book: %w", err)
+	}
+	if c.notice, err = c.loadNotice(ctx); err != nil {
+		return nil, err
+	}
 	c.bus = bus.New(bus.Options{
 		Hall:        o.Config.Hall.ID,
 		Logger:      o.Logger.With("part", "bus"),
@@ -162,6 +173,11 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 			c.hand(func(ctx context.Context) { c.onCommandOutcome(ctx, id, ack, err) })
 		},
 	})
+	if c.floor, err = loadFloor(ctx, o.Config, o.Store); err != nil {
+		return nil, fmt.Errorf("load hall floor: %w", err)
+	}
+	// The floor, the supervision monitor and the outbox follow every commit.
+	c.store.OnCommit(c.onCommit)
 	c.bus.Seed(c.desk.Seen()...)
 	if err := c.loadRegistry(ctx); err != nil {
 		return nil, fmt.Errorf("load device registry: %w", err)
@@ -239,6 +255,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	defer close(c.ended)
+	defer c.cardHub.close()
 	c.fatalMu.Lock()
 	c.stop = stop
 	pending := c.fatalErr
@@ -260,6 +277,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	g.Go(func() error { return c.watchStore(gctx) })
 	g.Go(func() error { return c.runWork(gctx) })
 	g.Go(func() error { c.runSnapshots(gctx, c.o.SnapshotEvery); return nil })
+	g.Go(func() error { return c.runAppointments(gctx) })
 	if ob := c.Outbox(); ob != nil {
 		g.Go(func() error {
 			if err := ob.Run(gctx); err != nil && gctx.Err() == nil {

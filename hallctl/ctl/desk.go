@@ -129,7 +129,7 @@ func NewDesk(ctx context.Context, cfg *config.Config, st store.Store) (*Desk, er
 			if err := json.Unmarshal(data, &s); err != nil {
 				return nil, fmt.Errorf("decode queue snapshot: %w", err)
 			}
-			eng, err := queue.Restore(cfg, queue.DefaultOpts(), s.Engine)
+			eng, err := queue.Restore(cfg.QueueSpec(), cfg.Loc, queue.DefaultOpts(), s.Engine)
 			if err != nil {
 				return nil, fmt.Errorf("restore queue snapshot (seq %d): %w", upto, err)
 			}
@@ -143,7 +143,7 @@ func NewDesk(ctx context.Context, cfg *config.Config, st store.Store) (*Desk, er
 		}
 	}
 	if d.eng == nil {
-		eng, err := queue.New(cfg, queue.DefaultOpts())
+		eng, err := queue.New(cfg.QueueSpec(), cfg.Loc, queue.DefaultOpts())
 		if err != nil {
 			return nil, err
 		}
@@ -519,6 +519,10 @@ func Code(err error) string {
 		return "not_reprintable"
 	case errors.Is(err, ErrNoPrinter):
 		return "no_printer"
+	case apptCode(err) != "":
+		return apptCode(err)
+	case errors.Is(err, ErrBadNotice):
+		return "bad_request"
 	}
 	return queue.Code(err)
 }

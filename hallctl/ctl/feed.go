@@ -19,6 +19,7 @@ type HallEvent struct {
 	Device string             `json:"device,omitempty"`
 	Status *wire.DevStatusMsg `json:"status,omitempty"`
 	Rating *Rating            `json:"rating,omitempty"`
+	Notice string             `json:"notice,omitempty"` // kind notice: the hall screen's new notice
 }
 
 // feed fans hall events out to subscribers. A subscriber that falls

@@ -95,7 +95,7 @@ func waitingFor(e *queue.Engine, snap queue.Snapshot, win int, cache map[int]boo
 		return false
 	}
 	serves := map[string]bool{}
-	for _, code := range e.Config().Expand(w.Serves) {
+	for _, code := range e.Expand(w.Serves) {
 		serves[code] = true
 	}
 	res := false

@@ -124,6 +124,9 @@ func (c *Controller) waitPrint(ctx context.Context, tk bus.Ticket) (status, code
 		return PrintPending, ""
 	}
 	c.onCommandOutcome(context.WithoutCancel(ctx), tk.ID, ack, err)
+	// The bus may have reported the same outcome first, its unit not yet
+	// durable: wait for it, so the answer is what the log holds.
+	c.barrier(ctx)
 	switch {
 	case err == nil && ack.Status == wire.AckDone:
 		return PrintPrinted, ""
@@ -164,15 +167,18 @@ func (c *Controller) onCommandOutcome(ctx context.Context, id string, ack wire.A
 		}
 		u.Append(printRecord(pr))
 		c.prints.apply(pr)
+		if pr.Status == PrintFailed {
+			// Counted with the change in memory, so that whoever sees the
+			// ticket unprinted also sees it counted (the bus and Issue may
+			// both report the same outcome; only one records it).
+			c.metrics.unprinted.Inc()
+			u.After(func() {
+				c.log.Warn("ticket not printed", "ticket", pr.Number, "agent", pr.Agent, "device", pr.Device, "code", pr.Code)
+			})
+		}
 		return nil
 	})
-	if uerr != nil {
-		return
-	}
-	if pr.Status == PrintFailed {
-		c.log.Warn("ticket not printed", "ticket", pr.Number, "agent", pr.Agent, "device", pr.Device, "code", pr.Code)
-		c.metrics.unprinted.Inc()
-	}
+	_ = uerr // a failed commit is fatal and logged by inUnit
 }
 
 // PrintStatus is a ticket's print state: printed, failed (with the code

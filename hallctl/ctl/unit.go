@@ -161,6 +161,12 @@ func (c *Controller) inUnit(ctx context.Context, f func(u *unit) error) error {
 	return ferr
 }
 
+// barrier returns once every unit handed to the log before it is durable
+// and its After actions ran (units' turns are taken in order).
+func (c *Controller) barrier(ctx context.Context) {
+	_ = c.inUnit(ctx, func(*unit) error { return nil })
+}
+
 // Unit implements bus.Batcher.
 func (c *Controller) Unit(ctx context.Context, f func(tx bus.Tx) error) error {
 	return c.inUnit(ctx, func(u *unit) error { return f(u) })

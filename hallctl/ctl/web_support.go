@@ -26,6 +26,7 @@ type AuditEntry struct {
 	Role   string        `json:"role"`
 	Action ManagerAction `json:"action"`
 	Events int           `json:"events"`
+	Detail string        `json:"detail,omitempty"` // what a non-queue action set (a notice, a booking)
 }
 
 // ManageAudited applies a manager action and records who did it, in one
@@ -117,25 +118,47 @@ type CardEvent struct {
 	BirthYear  int       `json:"birth_year"`
 }
 
+// cardTTL is how long an ID card read stays usable on its kiosk.
+const cardTTL = 60 * time.Second
+
+// cardHub holds the last ID card read per kiosk (for the next ticket it
+// issues) and fans card reads out to listeners. Card reads are moments,
+// not history: they are never logged (a reader re-reads after a restart).
 type cardHub struct {
-	mu   sync.Mutex
-	subs map[chan CardEvent]struct{}
+	mu     sync.Mutex
+	last   map[string]CardEvent // agent → its last read
+	subs   map[chan CardEvent]string
+	closed bool
 }
 
-var cardHubs sync.Map // *Controller → *cardHub
-
-func (c *Controller) cards() *cardHub {
-	h, _ := cardHubs.LoadOrStore(c, &cardHub{subs: map[chan CardEvent]struct{}{}})
-	return h.(*cardHub)
+func newCardHub() *cardHub {
+	return &cardHub{last: map[string]CardEvent{}, subs: map[chan CardEvent]string{}}
 }
 
-// SubscribeCards receives ID-card reads (buffered, dropped when full);
-// call the returned func to stop.
-func (c *Controller) SubscribeCards(n int) (<-chan CardEvent, func()) {
-	ch := make(chan CardEvent, max(n, 1))
-	h := c.cards()
+// close forgets every card and listener (the controller ended).
+func (h *cardHub) close() {
 	h.mu.Lock()
-	h.subs[ch] = struct{}{}
+	defer h.mu.Unlock()
+	h.closed = true
+	clear(h.last)
+	clear(h.subs)
+}
+
+// SubscribeCards receives ID-card reads of every kiosk (buffered, dropped
+// when full); call the returned func to stop.
+func (c *Controller) SubscribeCards(n int) (<-chan CardEvent, func()) {
+	return c.CardsOf("", n)
+}
+
+// CardsOf receives the ID-card reads of one kiosk agent ("" = all),
+// buffered and dropped when full; call the returned func to stop.
+func (c *Controller) CardsOf(agent string, n int) (<-chan CardEvent, func()) {
+	ch := make(chan CardEvent, max(n, 1))
+	h := c.cardHub
+	h.mu.Lock()
+	if !h.closed {
+		h.subs[ch] = agent
+	}
 	h.mu.Unlock()
 	return ch, func() {
 		h.mu.Lock()
@@ -144,15 +167,37 @@ func (c *Controller) SubscribeCards(n int) (<-chan CardEvent, func()) {
 	}
 }
 
-// OnCard hands an ID-card read to the web layer. HandleEvent's EvtCard
-// case calls it; the raw record (card.Raw) is dropped here.
+// TakeCard uses (and forgets) the card last read on the agent's reader,
+// if it was read within the last minute.
+func (c *Controller) TakeCard(agent string) (CardEvent, bool) {
+	h := c.cardHub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ce, ok := h.last[agent]
+	if !ok || c.clock.Now().Sub(ce.At) > cardTTL {
+		return CardEvent{}, false
+	}
+	delete(h.last, agent)
+	return ce, true
+}
+
+// OnCard hands an ID-card read to the kiosk's next ticket and its
+// listeners. HandleEvent's EvtCard case calls it; the raw record
+// (card.Raw) is dropped here.
 func (c *Controller) OnCard(agent, device string, card wire.Card) {
 	ev := CardEvent{Agent: agent, Device: device, At: c.clock.Now(), IDHash: card.IDHash,
 		MaskedID: card.MaskedID, MaskedName: card.MaskedName, BirthYear: card.BirthYear}
-	h := c.cards()
+	h := c.cardHub
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for ch := range h.subs {
+	if h.closed {
+		return
+	}
+	h.last[agent] = ev
+	for ch, a := range h.subs {
+		if a != "" && a != agent {
+			continue
+		}
 		select {
 		case ch <- ev:
 		default:

@@ -142,7 +142,7 @@ func newGen(o Options, st store.Store) (*gen, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	eng, err := queue.New(cfg, queue.DefaultOpts())
+	eng, err := queue.New(cfg.QueueSpec(), loc, queue.DefaultOpts())
 	if err != nil {
 		return nil, err
 	}

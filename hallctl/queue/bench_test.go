@@ -2,41 +2,31 @@ package queue
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/servicehall/servicehall/hallctl/config"
 )
 
 // bigHall is 58 departments × 10 items = 580 items and 100 windows: 58
 // department windows (each backing up the next department) and 42
 // no-difference windows.
-func bigHall(tb testing.TB) *config.Config {
-	var b strings.Builder
-	b.WriteString("hall: {id: big, name: big}\ndepartments:\n")
+func bigHall(testing.TB) Spec {
+	s := Spec{Rules: DefaultRules()}
 	for d := 0; d < 58; d++ {
-		fmt.Fprintf(&b, "  - {code: D%02d, name: d}\n", d)
-	}
-	b.WriteString("items:\n")
-	for d := 0; d < 58; d++ {
+		s.Departments = append(s.Departments, DeptSpec{Code: fmt.Sprintf("D%02d", d)})
 		for i := 0; i < 10; i++ {
-			fmt.Fprintf(&b, "  - {code: D%02d-%d, name: x, dept: D%02d, prefix: %c%c, service_s: %d}\n", d, i, d, 'A'+d%26, 'A'+d/26, 120+30*i)
+			s.Items = append(s.Items, ItemSpec{Code: fmt.Sprintf("D%02d-%d", d, i), Dept: fmt.Sprintf("D%02d", d),
+				Prefix: fmt.Sprintf("%c%c", 'A'+d%26, 'A'+d/26), ServiceS: 120 + 30*i})
 		}
 	}
-	b.WriteString("windows:\n")
 	for w := 1; w <= 100; w++ {
 		if w <= 58 {
-			fmt.Fprintf(&b, "  - {number: %d, dept: D%02d, serves: [\"dept:D%02d\"], backup: [\"dept:D%02d\"]}\n", w, w-1, w-1, w%58)
+			s.Windows = append(s.Windows, WindowSpec{Number: w, Dept: fmt.Sprintf("D%02d", w-1),
+				Serves: []string{fmt.Sprintf("dept:D%02d", w-1)}, Backup: []string{fmt.Sprintf("dept:D%02d", w%58)}})
 		} else {
-			fmt.Fprintf(&b, "  - {number: %d, dept: D00, serves: [\"*\"]}\n", w)
+			s.Windows = append(s.Windows, WindowSpec{Number: w, Dept: "D00", Serves: []string{"*"}})
 		}
 	}
-	cfg, err := config.Parse("big.yaml", []byte(b.String()))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return cfg
+	return s
 }
 
 func fill(tb testing.TB, e *Engine, now time.Time, n int) {
@@ -57,7 +47,7 @@ func BenchmarkCallNext(b *testing.B) {
 		count int
 	}{{"all-windows", 1, 100}, {"no-difference", 59, 42}} {
 		b.Run(tc.name, func(b *testing.B) {
-			e, err := New(bigHall(b), DefaultOpts())
+			e, err := New(bigHall(b), shanghai, DefaultOpts())
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -51,9 +51,9 @@ func observe(t *testing.T, e *Engine, held []int64, now time.Time) observed {
 func TestCompactionEqualsFullReplay(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 7))
-		full := newEngine(t, "")
+		full := newEngine(t, nil)
 		full.keepAll = true
-		comp := newEngine(t, "")
+		comp := newEngine(t, nil)
 		items := []string{}
 		for _, it := range full.cfg.Items {
 			items = append(items, it.Code)
@@ -98,7 +98,7 @@ func TestCompactionEqualsFullReplay(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if comp, err = Restore(comp.cfg, DefaultOpts(), b); err != nil {
+				if comp, err = Restore(comp.cfg, comp.loc, DefaultOpts(), b); err != nil {
 					t.Fatalf("seed %d: restore: %v", seed, err)
 				}
 			}

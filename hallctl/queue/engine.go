@@ -11,12 +11,11 @@
 package queue
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"time"
-
-	"github.com/servicehall/servicehall/hallctl/config"
 )
 
 // Policy is a routing policy. Default is the product; the others are the
@@ -112,7 +111,7 @@ const never = math.MaxInt64
 
 // Engine is the queue state of one hall.
 type Engine struct {
-	cfg  *config.Config
+	cfg  Spec // the hall as the engine needs it (never changed)
 	opts Opts
 	loc  *time.Location
 
@@ -205,29 +204,22 @@ type window struct {
 	direct             []int32
 }
 
-// New builds an engine for the hall config. cfg must be validated
-// (config.Load or config.Parse); the engine keeps a pointer and never
-// changes it.
-func New(cfg *config.Config, opts Opts) (*Engine, error) {
-	if cfg == nil {
-		return nil, fmt.Errorf("queue: nil config")
-	}
-	loc := cfg.Loc
+// New builds an engine for the hall spec (config.Config.QueueSpec of a
+// validated config) in the hall's time zone; the engine keeps a copy.
+func New(spec Spec, loc *time.Location, opts Opts) (*Engine, error) {
 	if loc == nil {
-		var err error
-		if loc, err = time.LoadLocation(cfg.Hall.Timezone); err != nil {
-			return nil, fmt.Errorf("queue: hall timezone: %w", err)
-		}
+		return nil, errors.New("queue: no hall time zone")
 	}
+	cfg := spec.clone()
 	if opts.Policy > PolicyPooled {
 		return nil, fmt.Errorf("queue: unknown policy %d", opts.Policy)
 	}
 	e := &Engine{
 		cfg: cfg, opts: opts, loc: loc,
-		escalate:     int64(cfg.Queue.EscalateAfterS) * 1e6,
-		requeueAfter: cfg.Queue.NoShowRequeueAfter,
-		voidAfter:    cfg.Queue.NoShowVoidAfter,
-		maxOvertake:  int32(cfg.Queue.MaxOvertake),
+		escalate:     int64(cfg.Rules.EscalateAfterS) * 1e6,
+		requeueAfter: cfg.Rules.NoShowRequeueAfter,
+		voidAfter:    cfg.Rules.NoShowVoidAfter,
+		maxOvertake:  int32(cfg.Rules.MaxOvertake),
 		itemIdx:      make(map[string]int32, len(cfg.Items)),
 		winIdx:       make(map[int]int32, len(cfg.Windows)),
 		live:         map[string]int64{},
@@ -238,7 +230,7 @@ func New(cfg *config.Config, opts Opts) (*Engine, error) {
 	e.protect = never
 	if opts.Policy == PolicyDefault {
 		for c := Class(0); c < numClasses; c++ {
-			e.headStart[c] = int64(cfg.Queue.HeadStartMin[c.String()] * 60e6)
+			e.headStart[c] = int64(cfg.Rules.HeadStartMin[c.String()] * 60e6)
 			e.maxHS = max(e.maxHS, e.headStart[c])
 		}
 		switch {
@@ -276,8 +268,11 @@ func New(cfg *config.Config, opts Opts) (*Engine, error) {
 	return e, nil
 }
 
-// Config is the hall config the engine was built from.
-func (e *Engine) Config() *config.Config { return e.cfg }
+// Spec is the hall spec the engine was built from (a copy).
+func (e *Engine) Spec() Spec { return e.cfg.clone() }
+
+// Expand turns refs ("*", "dept:XX", item codes) into item codes.
+func (e *Engine) Expand(refs []string) []string { return e.cfg.Expand(refs) }
 
 // Policy is the engine's routing policy.
 func (e *Engine) Policy() Policy { return e.opts.Policy }

@@ -8,34 +8,29 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/servicehall/servicehall/hallctl/config"
 )
 
-const testHall = `hall:
-  id: t-hall
-  name: 测试大厅
-  timezone: Asia/Shanghai
-departments:
-  - {code: HR, name: 人社}
-  - {code: TX, name: 税务}
-items:
-  - {code: HR-001, name: 人才引进, dept: HR, prefix: A, service_s: 300}
-  - {code: HR-002, name: 社保转移, dept: HR, prefix: A, service_s: 200}
-  - {code: TX-001, name: 发票, dept: TX, prefix: B, service_s: 100}
-windows:
-  - {number: 1, dept: HR, serves: ["dept:HR"], backup: [TX-001]}
-  - {number: 2, dept: TX, serves: ["dept:TX"]}
-  - {number: 3, dept: HR, serves: ["*"]}
-`
-
-func testConfig(t testing.TB, extra string) *config.Config {
-	t.Helper()
-	cfg, err := config.Parse("hall.yaml", []byte(testHall+extra))
-	if err != nil {
-		t.Fatal(err)
+// testSpec is the test hall: two departments, window 1 backs up TX-001,
+// window 3 serves everything; set changes the default rules.
+func testSpec(_ testing.TB, set func(r *Rules)) Spec {
+	s := Spec{
+		Departments: []DeptSpec{{Code: "HR"}, {Code: "TX"}},
+		Items: []ItemSpec{
+			{Code: "HR-001", Dept: "HR", Prefix: "A", ServiceS: 300},
+			{Code: "HR-002", Dept: "HR", Prefix: "A", ServiceS: 200},
+			{Code: "TX-001", Dept: "TX", Prefix: "B", ServiceS: 100},
+		},
+		Windows: []WindowSpec{
+			{Number: 1, Dept: "HR", Serves: []string{"dept:HR"}, Backup: []string{"TX-001"}},
+			{Number: 2, Dept: "TX", Serves: []string{"dept:TX"}},
+			{Number: 3, Dept: "HR", Serves: []string{"*"}},
+		},
+		Rules: DefaultRules(),
 	}
-	return cfg
+	if set != nil {
+		set(&s.Rules)
+	}
+	return s
 }
 
 var shanghai = func() *time.Location {
@@ -49,9 +44,9 @@ var shanghai = func() *time.Location {
 // at is a local time on 2026-11-23 in the hall's zone.
 func at(h, m int) time.Time { return time.Date(2026, 11, 23, h, m, 0, 0, shanghai) }
 
-func newEngine(t testing.TB, extra string) *Engine {
+func newEngine(t testing.TB, rules func(r *Rules)) *Engine {
 	t.Helper()
-	e, err := New(testConfig(t, extra), DefaultOpts())
+	e, err := New(testSpec(t, rules), shanghai, DefaultOpts())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +70,7 @@ func openAll(t testing.TB, e *Engine, now time.Time) {
 }
 
 func TestTicketLife(t *testing.T) {
-	e := newEngine(t, "")
+	e := newEngine(t, nil)
 	must(t)(e.OpenWindow(at(9, 0), 1))
 	iss := must(t)(e.Issue(at(9, 1), IssueReq{Item: "HR-001"}))
 	if iss.Type != EvIssued || iss.Number != "A001" || iss.Ticket != 1 || iss.Day != "2026-11-23" {
@@ -117,7 +112,7 @@ func TestTicketLife(t *testing.T) {
 }
 
 func TestWindowStates(t *testing.T) {
-	e := newEngine(t, "")
+	e := newEngine(t, nil)
 	must(t)(e.Issue(at(9, 0), IssueReq{Item: "HR-001"}))
 	if _, err := e.CallNext(at(9, 0), 1); !errors.Is(err, ErrWindowClosed) || Code(err) != "window_closed" {
 		t.Fatalf("closed: %v", err)
@@ -154,7 +149,7 @@ func TestWindowStates(t *testing.T) {
 }
 
 func TestNumberingPerPrefixPerLocalDay(t *testing.T) {
-	e := newEngine(t, "")
+	e := newEngine(t, nil)
 	n := func(now time.Time, item string) string {
 		t.Helper()
 		return must(t)(e.Issue(now, IssueReq{Item: item})).Number
@@ -191,7 +186,7 @@ func TestNumberingPerPrefixPerLocalDay(t *testing.T) {
 }
 
 func TestOneTicketPerPersonPerItem(t *testing.T) {
-	e := newEngine(t, "")
+	e := newEngine(t, nil)
 	openAll(t, e, at(9, 0))
 	p := IssueReq{Item: "HR-001", Person: "hmac:abc"}
 	must(t)(e.Issue(at(9, 0), p))
@@ -207,7 +202,7 @@ func TestOneTicketPerPersonPerItem(t *testing.T) {
 }
 
 func TestNoShowRequeueThenVoid(t *testing.T) {
-	e := newEngine(t, "queue: {no_show_requeue_after: 2, no_show_void_after: 2}\n")
+	e := newEngine(t, func(r *Rules) { r.NoShowRequeueAfter, r.NoShowVoidAfter = 2, 2 })
 	must(t)(e.OpenWindow(at(9, 0), 1))
 	for i := 0; i < 4; i++ {
 		must(t)(e.Issue(at(9, i), IssueReq{Item: "HR-001"}))
@@ -242,7 +237,7 @@ func TestNoShowRequeueThenVoid(t *testing.T) {
 }
 
 func TestTransfer(t *testing.T) {
-	e := newEngine(t, "")
+	e := newEngine(t, nil)
 	openAll(t, e, at(9, 0))
 	must(t)(e.PauseWindow(at(9, 0), 3, "break"))
 	a := must(t)(e.Issue(at(9, 0), IssueReq{Item: "HR-001"}))
@@ -276,7 +271,7 @@ func TestTransfer(t *testing.T) {
 }
 
 func TestMoveTicketsAllOrNothing(t *testing.T) {
-	e := newEngine(t, "")
+	e := newEngine(t, nil)
 	must(t)(e.Issue(at(9, 0), IssueReq{Item: "HR-001"}))
 	must(t)(e.Issue(at(9, 1), IssueReq{Item: "HR-001"}))
 	if _, err := e.MoveTickets(at(9, 2), []int64{1, 99}, "TX-001", 0, true); !errors.Is(err, ErrUnknownTicket) {
@@ -296,7 +291,10 @@ func TestMoveTicketsAllOrNothing(t *testing.T) {
 }
 
 func TestRoutingScoreHeadStartAndReasons(t *testing.T) {
-	e := newEngine(t, "queue: {escalate_after_s: 3600, head_start_min: {appointment: 15, elderly: 20, green: 30}}\n") // nobody protected yet
+	e := newEngine(t, func(r *Rules) {
+		r.EscalateAfterS = 3600
+		r.HeadStartMin = map[string]float64{"walkin": 0, "appointment": 15, "elderly": 20, "green": 30}
+	}) // nobody protected yet
 	must(t)(e.OpenWindow(at(9, 0), 3))
 	must(t)(e.Issue(at(9, 0), IssueReq{Item: "HR-001"}))
 	must(t)(e.CallNext(at(9, 0), 3))
@@ -322,7 +320,7 @@ func TestRoutingScoreHeadStartAndReasons(t *testing.T) {
 // TestProtection: past the protection threshold (Opts.ProtectAfter) a
 // ticket is no longer overtaken by later tickets with a head start.
 func TestProtection(t *testing.T) {
-	e, err := New(testConfig(t, ""), Opts{ProtectAfter: 15 * time.Minute})
+	e, err := New(testSpec(t, nil), shanghai, Opts{ProtectAfter: 15 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +346,7 @@ func TestProtection(t *testing.T) {
 }
 
 func TestRoutingTiesByIssueTime(t *testing.T) {
-	e := newEngine(t, "")
+	e := newEngine(t, nil)
 	must(t)(e.OpenWindow(at(9, 0), 3))
 	must(t)(e.Issue(at(9, 0), IssueReq{Item: "HR-001"}))
 	must(t)(e.CallNext(at(9, 0), 3))
@@ -362,7 +360,7 @@ func TestRoutingTiesByIssueTime(t *testing.T) {
 }
 
 func TestBackupEscalation(t *testing.T) {
-	e := newEngine(t, "queue: {escalate_after_s: 600}\n")
+	e := newEngine(t, func(r *Rules) { r.EscalateAfterS = 600 })
 	must(t)(e.OpenWindow(at(9, 0), 1))
 	// Window 1 is idle with nothing of its own: it takes backup work at once.
 	must(t)(e.Issue(at(9, 0), IssueReq{Item: "TX-001"}))
@@ -390,7 +388,7 @@ func TestBackupEscalation(t *testing.T) {
 }
 
 func TestBoundedOvertaking(t *testing.T) {
-	e := newEngine(t, "queue: {max_overtake: 2, head_start_min: {green: 600}}\n")
+	e := newEngine(t, func(r *Rules) { r.MaxOvertake, r.HeadStartMin["green"] = 2, 600 })
 	must(t)(e.OpenWindow(at(9, 0), 3))
 	must(t)(e.Issue(at(9, 0), IssueReq{Item: "HR-001"}))
 	must(t)(e.CallNext(at(9, 0), 3))
@@ -413,7 +411,7 @@ func TestBoundedOvertaking(t *testing.T) {
 
 func TestFifoAndPooledIgnoreClasses(t *testing.T) {
 	for _, p := range []Policy{PolicyFIFO, PolicyPooled, PolicyDedicated} {
-		e, err := New(testConfig(t, ""), Opts{Policy: p})
+		e, err := New(testSpec(t, nil), shanghai, Opts{Policy: p})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -442,7 +440,7 @@ func TestFifoAndPooledIgnoreClasses(t *testing.T) {
 }
 
 func TestEstimates(t *testing.T) {
-	e := newEngine(t, "")
+	e := newEngine(t, nil)
 	must(t)(e.OpenWindow(at(9, 0), 2))
 	var prev Event
 	for i := 0; i < 6; i++ {
@@ -468,7 +466,7 @@ func TestEstimates(t *testing.T) {
 		t.Errorf("estimate of a called ticket: %v", err)
 	}
 	// A window serving two equally loaded lines counts half for each.
-	e2 := newEngine(t, "")
+	e2 := newEngine(t, nil)
 	must(t)(e2.OpenWindow(at(9, 0), 1))
 	must(t)(e2.Issue(at(9, 0), IssueReq{Item: "HR-002"}))
 	must(t)(e2.CallNext(at(9, 0), 1))
@@ -481,7 +479,7 @@ func TestEstimates(t *testing.T) {
 }
 
 func TestEventJSON(t *testing.T) {
-	e := newEngine(t, "")
+	e := newEngine(t, nil)
 	openAll(t, e, at(9, 0))
 	ev := must(t)(e.Issue(at(9, 0), IssueReq{Item: "HR-001", Class: Green, Person: "hmac:x"}))
 	b, err := json.Marshal(ev)
@@ -522,8 +520,8 @@ func TestEventJSON(t *testing.T) {
 // TestReplayRebuildsState drives an engine with random commands, then
 // replays the JSON-encoded events into a fresh engine: same state.
 func TestReplayRebuildsState(t *testing.T) {
-	cfg := testConfig(t, "")
-	live, _ := New(cfg, DefaultOpts())
+	cfg := testSpec(t, nil)
+	live, _ := New(cfg, shanghai, DefaultOpts())
 	rng := rand.New(rand.NewPCG(1, 2))
 	var log [][]byte
 	record := func(ev Event, err error) {
@@ -580,7 +578,7 @@ func TestReplayRebuildsState(t *testing.T) {
 	if len(log) < 1000 {
 		t.Fatalf("only %d events", len(log))
 	}
-	replayed, _ := New(cfg, DefaultOpts())
+	replayed, _ := New(cfg, shanghai, DefaultOpts())
 	for i, b := range log {
 		ev, err := UnmarshalEvent(b)
 		if err != nil {
@@ -595,7 +593,7 @@ func TestReplayRebuildsState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	restored, err := Restore(cfg, DefaultOpts(), saved)
+	restored, err := Restore(cfg, shanghai, DefaultOpts(), saved)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -618,10 +616,10 @@ func TestReplayRebuildsState(t *testing.T) {
 			t.Errorf("restored issue: %+v vs %+v", ix, iy)
 		}
 	}
-	if _, err := Restore(cfg, Opts{Policy: PolicyFIFO}, saved); !errors.Is(err, ErrInconsistent) {
+	if _, err := Restore(cfg, shanghai, Opts{Policy: PolicyFIFO}, saved); !errors.Is(err, ErrInconsistent) {
 		t.Errorf("restore under another policy: %v", err)
 	}
-	if _, err := Restore(cfg, DefaultOpts(), []byte(`{"v":99}`)); !errors.Is(err, ErrStateVersion) {
+	if _, err := Restore(cfg, shanghai, DefaultOpts(), []byte(`{"v":99}`)); !errors.Is(err, ErrStateVersion) {
 		t.Errorf("restore another version: %v", err)
 	}
 
@@ -643,7 +641,7 @@ func TestReplayRebuildsState(t *testing.T) {
 }
 
 func TestCloneIsIndependent(t *testing.T) {
-	e := newEngine(t, "")
+	e := newEngine(t, nil)
 	openAll(t, e, at(9, 0))
 	must(t)(e.Issue(at(9, 0), IssueReq{Item: "HR-001"}))
 	must(t)(e.Issue(at(9, 0), IssueReq{Item: "HR-001"}))
@@ -658,7 +656,7 @@ func TestCloneIsIndependent(t *testing.T) {
 }
 
 func TestApplyRejectsInconsistent(t *testing.T) {
-	e := newEngine(t, "")
+	e := newEngine(t, nil)
 	for _, ev := range []Event{
 		{Type: EvIssued, Ticket: 5, Item: "HR-001", Number: "A001"},
 		{Type: EvIssued, Ticket: 1, Item: "nope", Number: "A001"},

@@ -18,13 +18,13 @@ func FuzzApplyEvent(f *testing.F) {
 	f.Add([]byte(`{"type":"leased","at":"2026-11-23T01:05:00Z","item":"TX-001","day":"2026-11-23","from":2,"to":9,"expires":"2026-11-23T16:00:00Z","holder":"k/b"}`))
 	f.Add([]byte(`{"type":"issued","at":"2026-11-23T01:05:00Z","ticket":4,"number":"A005","day":"2026-11-23","seq":5,"item":"HR-001","key":1,"printed":"2026-11-23T01:02:00Z"}`))
 	f.Add([]byte(`{"type":"issued","at":"2026-11-23T01:05:00Z","ticket":4,"number":"A004","day":"2026-11-23","seq":4,"item":"HR-001","key":1,"printed":"2026-11-23T01:02:00Z"}`))
-	cfg := testConfig(f, "")
+	cfg := testSpec(f, nil)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ev, err := UnmarshalEvent(b)
 		if err != nil {
 			return
 		}
-		e, _ := New(cfg, DefaultOpts())
+		e, _ := New(cfg, shanghai, DefaultOpts())
 		ok := must(t)
 		ok(e.OpenWindow(at(9, 0), 1))
 		ok(e.OpenWindow(at(9, 0), 2))
@@ -60,8 +60,8 @@ func FuzzApplyEvent(f *testing.F) {
 // FuzzRestore feeds arbitrary saved states to Restore: an error or a
 // working engine, never a panic.
 func FuzzRestore(f *testing.F) {
-	cfg := testConfig(f, "")
-	e, _ := New(cfg, DefaultOpts())
+	cfg := testSpec(f, nil)
+	e, _ := New(cfg, shanghai, DefaultOpts())
 	ok := must(f)
 	ok(e.OpenWindow(at(9, 0), 1))
 	ok(e.OpenWindow(at(9, 0), 3))
@@ -77,7 +77,7 @@ func FuzzRestore(f *testing.F) {
 	f.Add(saved)
 	f.Add([]byte(`{"v":1,"policy":"default","tickets":[{"n":"A001","i":"HR-001","s":"called","w":1}],"windows":[{"number":1,"serves":["*"],"cur":1}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := Restore(cfg, DefaultOpts(), b)
+		r, err := Restore(cfg, shanghai, DefaultOpts(), b)
 		if err != nil {
 			return
 		}

@@ -14,7 +14,7 @@ func endOfDay(t time.Time) time.Time {
 }
 
 func TestLeaseNumbersNeverCollide(t *testing.T) {
-	e := newEngine(t, "")
+	e := newEngine(t, nil)
 	openAll(t, e, at(8, 50))
 	a1 := must(t)(e.Issue(at(9, 0), IssueReq{Item: "HR-001"})) // A001
 	l := must(t)(e.Lease(at(9, 1), "HR-001", 5, endOfDay(at(9, 1)), "k1/btn-1"))
@@ -56,7 +56,7 @@ func TestLeaseNumbersNeverCollide(t *testing.T) {
 }
 
 func TestLeaseRefusals(t *testing.T) {
-	e := newEngine(t, "")
+	e := newEngine(t, nil)
 	openAll(t, e, at(8, 50))
 	if _, err := e.Lease(at(9, 0), "HR-001", 0, endOfDay(at(9, 0)), "k"); !errors.Is(err, ErrBadLease) || Code(err) != "bad_lease" {
 		t.Fatalf("empty lease: %v", err)
@@ -106,7 +106,7 @@ func TestLeaseRefusals(t *testing.T) {
 }
 
 func TestLeasedTicketsRejoinInPrintOrder(t *testing.T) {
-	e := newEngine(t, "")
+	e := newEngine(t, nil)
 	must(t)(e.OpenWindow(at(8, 50), 2))                                      // TX only: HR tickets wait
 	must(t)(e.Issue(at(9, 0), IssueReq{Item: "HR-001"}))                     // A001 online
 	must(t)(e.Lease(at(9, 1), "HR-001", 10, endOfDay(at(9, 1)), "k1/btn-1")) // A002..A011
@@ -139,8 +139,8 @@ func TestLeasedTicketsRejoinInPrintOrder(t *testing.T) {
 }
 
 func TestLeaseReplayAndSnapshot(t *testing.T) {
-	cfg := testConfig(t, "")
-	live, _ := New(cfg, DefaultOpts())
+	cfg := testSpec(t, nil)
+	live, _ := New(cfg, shanghai, DefaultOpts())
 	var log []Event
 	rec := func(ev Event, err error) {
 		t.Helper()
@@ -170,13 +170,13 @@ func TestLeaseReplayAndSnapshot(t *testing.T) {
 	rec(live.IssueLeased(at(9, 7), IssueReq{Item: "HR-001"}, "A001", at(9, 6)))
 	rec(live.Lease(at(9, 8), "HR-001", 3, endOfDay(at(9, 8)), "k1/btn-1"))
 
-	replayed, _ := New(cfg, DefaultOpts())
+	replayed, _ := New(cfg, shanghai, DefaultOpts())
 	for _, ev := range log {
 		if err := replayed.Apply(ev); err != nil {
 			t.Fatalf("replay %s: %v", ev.Type, err)
 		}
 	}
-	restored, err := Restore(cfg, DefaultOpts(), saved)
+	restored, err := Restore(cfg, shanghai, DefaultOpts(), saved)
 	if err != nil {
 		t.Fatal(err)
 	}

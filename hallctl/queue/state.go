@@ -3,8 +3,7 @@ package queue
 import (
 	"encoding/json"
 	"fmt"
-
-	"github.com/servicehall/servicehall/hallctl/config"
+	"time"
 )
 
 // stateVersion is bumped when the state format changes; a store then
@@ -102,9 +101,9 @@ func (e *Engine) MarshalState() ([]byte, error) {
 	return json.Marshal(s)
 }
 
-// Restore builds an engine from a saved state; cfg and opts must be the
-// ones the state was saved under (the policy is checked).
-func Restore(cfg *config.Config, opts Opts, b []byte) (*Engine, error) {
+// Restore builds an engine from a saved state; spec, loc and opts must be
+// the ones the state was saved under (the policy is checked).
+func Restore(spec Spec, loc *time.Location, opts Opts, b []byte) (*Engine, error) {
 	var s savedState
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
@@ -127,7 +126,7 @@ func Restore(cfg *config.Config, opts Opts, b []byte) (*Engine, error) {
 	if s.Policy != opts.Policy.String() {
 		return nil, fmt.Errorf("restore: saved under policy %s, not %s: %w", s.Policy, opts.Policy, ErrInconsistent)
 	}
-	e, err := New(cfg, opts)
+	e, err := New(spec, loc, opts)
 	if err != nil {
 		return nil, err
 	}

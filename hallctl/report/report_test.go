@@ -240,7 +240,7 @@ func TestP90(t *testing.T) {
 // directly from the events, ticket by ticket.
 func TestAgreesWithEngineLog(t *testing.T) {
 	hall := testHall(t)
-	eng, err := queue.New(hall, queue.DefaultOpts())
+	eng, err := queue.New(hall.QueueSpec(), hall.Loc, queue.DefaultOpts())
 	if err != nil {
 		t.Fatal(err)
 	}

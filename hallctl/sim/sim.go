@@ -49,17 +49,17 @@ func run(cfg *config.Config, arrivals []Arrival, opts queue.Opts) (Result, *runn
 	if cfg == nil {
 		return Result{}, nil, errors.New("sim: nil config")
 	}
-	c := *cfg
+	spec := cfg.QueueSpec()
 	// The simulator does not requeue no-shows (bench/README.md rule 3).
-	c.Queue.NoShowVoidAfter = 1
-	eng, err := queue.New(&c, opts)
+	spec.Rules.NoShowVoidAfter = 1
+	eng, err := queue.New(spec, cfg.Loc, opts)
 	if err != nil {
 		return Result{}, nil, err
 	}
 	loc := eng.Location()
 	open := cfg.Hall.Hours.OpenMin()
 	base := time.Date(dayYear, dayMonth, dayDate, open/60, open%60, 0, 0, loc)
-	r := newRunner(eng, base, arrivals)
+	r := newRunner(cfg, eng, base, arrivals)
 	if err := r.scheduleHours(cfg, 0); err != nil {
 		return Result{}, nil, err
 	}
@@ -76,20 +76,24 @@ func run(cfg *config.Config, arrivals []Arrival, opts queue.Opts) (Result, *runn
 }
 
 // RunFrom continues a live day in simulation — the manager's what-if
-// preview: eng is a copy of the live engine (use Clone; RunFrom changes
-// it) at now, arrivals the expected future tickets with T in seconds
+// preview: cfg is the hall config eng was built from, eng a copy of the
+// live engine (use Clone; RunFrom changes it) at now, arrivals the expected future tickets with T in seconds
 // after now. Windows keep their current state and then follow their hours;
-// a window busy now frees after its ticket's learned occupancy; tickets
+// a paused window calls nothing until its next opening (when its clerk
+// comes back is not known); a window busy now frees after its ticket's
+// learned occupancy; tickets
 // already waiting take their item's learned occupancy as window time. The
 // result covers the tickets waiting now and the arrivals.
-func RunFrom(eng *queue.Engine, now time.Time, arrivals []Arrival) (Result, error) {
+func RunFrom(cfg *config.Config, eng *queue.Engine, now time.Time, arrivals []Arrival) (Result, error) {
 	started := time.Now()
-	cfg := eng.Config()
+	if cfg == nil {
+		return Result{}, errors.New("sim: nil config")
+	}
 	loc := eng.Location()
 	local := now.In(loc)
 	open := cfg.Hall.Hours.OpenMin()
 	hallOpen := time.Date(local.Year(), local.Month(), local.Day(), open/60, open%60, 0, 0, loc)
-	r := newRunner(eng, now, arrivals)
+	r := newRunner(cfg, eng, now, arrivals)
 	snap := eng.Snapshot(now)
 	occ := map[string]int64{}
 	for _, it := range snap.Items {
@@ -109,7 +113,9 @@ func RunFrom(eng *queue.Engine, now time.Time, arrivals []Arrival) (Result, erro
 	for i, w := range cfg.Windows {
 		ws := &r.wins[i]
 		v, _ := eng.Window(w.Number)
-		ws.open = v.State != "closed"
+		// A paused window (a break, maintenance) calls nothing until the
+		// next opening of its hours; when it resumes is not known.
+		ws.open = v.State == "open"
 		if v.Current != 0 {
 			tv, _ := eng.Ticket(v.Current)
 			end := max(0, tv.CalledAt.Add(time.Duration(occ[tv.Item])*time.Microsecond).Sub(now).Microseconds())
@@ -227,8 +233,7 @@ type runner struct {
 	issueErr int
 }
 
-func newRunner(eng *queue.Engine, base time.Time, arrivals []Arrival) *runner {
-	cfg := eng.Config()
+func newRunner(cfg *config.Config, eng *queue.Engine, base time.Time, arrivals []Arrival) *runner {
 	r := &runner{eng: eng, base: base, arrivals: arrivals, winIdx: map[int]int32{}, backupOf: map[string][]int32{}}
 	if s := cfg.Scenario; s != nil {
 		r.walk = int64(s.WalkS * 1e6)

@@ -269,9 +269,9 @@ func TestRunFromLiveState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := *cfg
-	c.Queue.NoShowVoidAfter = 1
-	eng, err := queue.New(&c, queue.Opts{})
+	spec := cfg.QueueSpec()
+	spec.Rules.NoShowVoidAfter = 1
+	eng, err := queue.New(spec, cfg.Loc, queue.Opts{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestRunFromLiveState(t *testing.T) {
 	for cut < len(arr) && arr[cut].T < 3*3600 {
 		cut++
 	}
-	r := newRunner(eng, base, arr[:cut])
+	r := newRunner(cfg, eng, base, arr[:cut])
 	if err := r.scheduleHours(cfg, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestRunFromLiveState(t *testing.T) {
 		a.T -= 3 * 3600
 		future = append(future, a)
 	}
-	res, err := RunFrom(eng.Clone(), now, future)
+	res, err := RunFrom(cfg, eng.Clone(), now, future)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,5 +327,47 @@ func TestBenchTable(t *testing.T) {
 	}
 	if err := BenchTable(context.Background(), dir, os.Stdout); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRunFromPausedWindow: a window paused now (a break) stays out of the
+// run until it would close; the preview must not fail on it (it answered
+// 500 whenever a window was paused).
+func TestRunFromPausedWindow(t *testing.T) {
+	cfg, err := config.Parse("t.yaml", []byte(`hall: {id: p, name: P, hours: {open: "08:00", close: "18:00"}}
+departments: [{code: D, name: D}]
+items: [{code: I1, name: I1, dept: D, prefix: A, service_s: 120}]
+windows:
+  - {number: 1, dept: D, serves: [I1]}
+  - {number: 2, dept: D, serves: [I1]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := queue.New(cfg.QueueSpec(), cfg.Loc, queue.Opts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, eng.Location())
+	for _, w := range []int{1, 2} {
+		if _, err := eng.OpenWindow(now.Add(-time.Hour), w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := eng.PauseWindow(now.Add(-time.Minute), 2, "break"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := eng.Issue(now.Add(-30*time.Second), queue.IssueReq{Item: "I1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	arr := []Arrival{{T: 60, Item: "I1", Class: queue.Walkin, ServiceS: 100}}
+	res, err := RunFrom(cfg, eng.Clone(), now, arr)
+	if err != nil {
+		t.Fatalf("RunFrom with a paused window: %v", err)
+	}
+	if res.Tickets != 4 || res.Called != 4 {
+		t.Errorf("tickets %d called %d, want 4 and 4", res.Tickets, res.Called)
 	}
 }

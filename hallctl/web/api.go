@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/servicehall/servicehall/hallctl/ctl"
@@ -98,7 +97,7 @@ type DeptCount struct {
 func (s *server) getScreen(w http.ResponseWriter, _ *http.Request, _ Claims) {
 	cfg := s.c.Config()
 	snap := s.c.Snapshot()
-	sc := Screen{At: snap.At, Calls: s.tr.calls(10)}
+	sc := Screen{At: snap.At, Calls: s.c.Calls(10)}
 	byDept := map[string]int{}
 	for _, it := range snap.Items {
 		if ci := cfg.Item(it.Code); ci != nil {
@@ -109,9 +108,7 @@ func (s *server) getScreen(w http.ResponseWriter, _ *http.Request, _ Claims) {
 	for _, d := range cfg.Departments {
 		sc.Depts = append(sc.Depts, DeptCount{d.Code, d.Name, byDept[d.Code]})
 	}
-	s.noticeM.Lock()
-	sc.Notice = s.notice
-	s.noticeM.Unlock()
+	sc.Notice = s.c.Notice()
 	writeJSON(w, 200, sc)
 }
 
@@ -167,21 +164,10 @@ func (s *server) issue(w http.ResponseWriter, r *http.Request, cl Claims, req Ti
 		writeProblem(w, "bad_request", "request_id must be 1-64 letters, digits or dashes")
 		return
 	}
-	var printerAgent, printer string
-	if req.Agent != "" {
-		found := false
-		for _, a := range s.c.Bus().Agents() {
-			if a.ID == req.Agent {
-				found = true
-			}
-		}
-		if !found {
-			writeProblem(w, "unknown_agent", req.Agent)
-			return
-		}
-		if p, ok := s.c.PrinterOf(req.Agent, ""); ok {
-			printerAgent, printer = p.Agent, p.Device.ID
-		}
+	printerAgent, printer, err := s.kioskPrinter(req.Agent)
+	if err != nil {
+		writeErr(w, err)
+		return
 	}
 	ir := ctl.IssueRequest{Item: req.Item, Class: req.Class, Proxy: req.Proxy, Source: source}
 	if ir.Source == "" && req.RequestID != "" {
@@ -193,7 +179,7 @@ func (s *server) issue(w http.ResponseWriter, r *http.Request, cl Claims, req Ti
 			writeProblem(w, "bad_request", "card needs the kiosk's agent")
 			return
 		}
-		card, ok := s.tr.takeCard(req.Agent, s.c.Now())
+		card, ok := s.c.TakeCard(req.Agent)
 		if !ok {
 			writeProblem(w, "no_card", "")
 			return
@@ -316,68 +302,6 @@ func (s *server) postRating(w http.ResponseWriter, r *http.Request, _ Claims) {
 	writeJSON(w, 201, rt)
 }
 
-// appointments is the stand-in appointment book until the appointment
-// connector lands: codes booked by a manager (or the case system) map to
-// an item; check-in issues an appointment-class ticket once.
-type appointments struct {
-	mu sync.Mutex
-	m  map[string]Appointment
-}
-
-// Appointment is a booking.
-type Appointment struct {
-	Code string `json:"code"`
-	Item string `json:"item"`
-}
-
-func newAppointments() *appointments { return &appointments{m: map[string]Appointment{}} }
-
-var apptRe = regexp.MustCompile(`^[A-Z0-9-]{4,32}$`)
-
-func (s *server) postAppointment(w http.ResponseWriter, r *http.Request, _ Claims) {
-	var a Appointment
-	if err := s.decode(r, &a); err != nil {
-		writeErr(w, err)
-		return
-	}
-	a.Code = strings.ToUpper(strings.TrimSpace(a.Code))
-	if !apptRe.MatchString(a.Code) {
-		writeProblem(w, "bad_request", "code must be 4-32 letters, digits or dashes")
-		return
-	}
-	if s.c.Config().Item(a.Item) == nil {
-		writeProblem(w, "unknown_item", a.Item)
-		return
-	}
-	s.appts.mu.Lock()
-	s.appts.m[a.Code] = a
-	s.appts.mu.Unlock()
-	writeJSON(w, 201, a)
-}
-
-// CheckinRequest checks an appointment in at a kiosk.
-type CheckinRequest struct {
-	Agent string `json:"agent,omitempty"`
-}
-
-func (s *server) postCheckin(w http.ResponseWriter, r *http.Request, cl Claims) {
-	var req CheckinRequest
-	if err := s.decode(r, &req); err != nil {
-		writeErr(w, err)
-		return
-	}
-	code := strings.ToUpper(strings.TrimSpace(r.PathValue("code")))
-	s.appts.mu.Lock()
-	a, ok := s.appts.m[code]
-	s.appts.mu.Unlock()
-	if !ok {
-		writeProblem(w, "unknown_appointment", "")
-		return
-	}
-	// The code is the idempotency key: a second check-in shows the same ticket.
-	s.issue(w, r, cl, TicketRequest{Item: a.Item, Class: queue.Appointment.String(), Agent: req.Agent}, "appt:"+code)
-}
-
 // WindowState is what the clerk console shows.
 type WindowState struct {
 	Window   queue.WindowView  `json:"window"`
@@ -435,7 +359,7 @@ func (s *server) windowState(n int) (WindowState, bool) {
 	if !ok {
 		return ws, false
 	}
-	ws.Reason, ws.Clerk = s.tr.windowInfo(n, ws.Window.Current)
+	ws.Reason, ws.Clerk = s.c.WindowFloor(n, ws.Window.Current)
 	return ws, true
 }
 
@@ -480,7 +404,6 @@ func (s *server) postAction(w http.ResponseWriter, r *http.Request, cl Claims) {
 		writeProblem(w, "bad_request", "arg is longer than 200 characters")
 		return
 	}
-	s.tr.setClerk(n, actor(cl))
 	clerk := ""
 	if cl.Role == RoleClerk || cl.Subject != "" {
 		clerk = actor(cl)
@@ -489,9 +412,6 @@ func (s *server) postAction(w http.ResponseWriter, r *http.Request, cl Claims) {
 	if err != nil {
 		writeErr(w, err)
 		return
-	}
-	if res.Called != nil {
-		s.tr.setReason(n, res.Called.Ticket, res.Called.Reason)
 	}
 	st, _ := s.windowState(n)
 	out := ActionResponse{Called: res.Called, Events: stripPersons(res.Events), State: st}
@@ -508,27 +428,6 @@ func stripPersons(evs []queue.Event) []queue.Event {
 		out[i] = ev
 	}
 	return out
-}
-
-// NoticeRequest sets the hall screen's ticker.
-type NoticeRequest struct {
-	Text string `json:"text"`
-}
-
-func (s *server) putNotice(w http.ResponseWriter, r *http.Request, _ Claims) {
-	var req NoticeRequest
-	if err := s.decode(r, &req); err != nil {
-		writeErr(w, err)
-		return
-	}
-	if len([]rune(req.Text)) > 300 {
-		writeProblem(w, "bad_request", "notice is longer than 300 characters")
-		return
-	}
-	s.noticeM.Lock()
-	s.notice = req.Text
-	s.noticeM.Unlock()
-	writeJSON(w, 200, req)
 }
 
 func (s *server) getAudit(w http.ResponseWriter, r *http.Request, _ Claims) {

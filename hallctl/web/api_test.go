@@ -243,7 +243,7 @@ func checkPreview(t *testing.T, h *hall, pr web.PreviewResponse, actions []ctl.M
 	var snap queue.Snapshot
 	var rates map[string]float64
 	h.Controller.View(func(e *queue.Engine) {
-		base, snap, rates = e.Clone(), e.Snapshot(now), web.ObservedRates(e, now)
+		base, snap, rates = e.Clone(), e.Snapshot(now), ctl.ObservedRates(h.Controller.Config(), e, now)
 	})
 	changed := base.Clone()
 	for _, a := range actions {
@@ -261,8 +261,8 @@ func checkPreview(t *testing.T, h *hall, pr web.PreviewResponse, actions []ctl.M
 		mean := map[string]float64{}
 		n := float64(pr.Replications)
 		for r := 0; r < pr.Replications; r++ {
-			arr := web.Forecast(cfg, snap, rates, pr.HorizonS, pr.Seed+uint64(r))
-			res, err := sim.RunFrom(eng.Clone(), now, arr)
+			arr := ctl.Forecast(cfg, snap, rates, pr.HorizonS, pr.Seed+uint64(r))
+			res, err := sim.RunFrom(cfg, eng.Clone(), now, arr)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -69,10 +69,16 @@ type hall struct {
 // open.
 func startHall(t testing.TB) *hall {
 	t.Helper()
+	return startHallWith(t, testConfig(t))
+}
+
+// startHallWith is startHall with another config of the test hall.
+func startHallWith(t testing.TB, cfg *config.Config) *hall {
+	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	mux := http.NewServeMux()
-	a, err := app.Start(ctx, app.Options{Config: testConfig(t), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	a, err := app.Start(ctx, app.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", StateDir: dir, Mux: mux})
 	if err != nil {
 		cancel()

@@ -41,7 +41,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	var missing []string
-	for _, r := range web.Routes(h.mux) {
+	for _, r := range h.Web.Routes() {
 		key := r.Method + " " + r.Path
 		sec, ok := documented[key]
 		if !ok {

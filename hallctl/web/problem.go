@@ -1,8 +1,11 @@
 package web
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"net"
 	"net/http"
 	"sort"
 
@@ -58,6 +61,14 @@ var problems = map[string]problemText{
 	"no_card":             {409, "未读到身份证，请将身份证放在读卡区", "no ID card read on this kiosk"},
 	"unknown_appointment": {404, "预约码无效或已使用", "unknown or used appointment code"},
 	"unknown_agent":       {404, "没有这个终端", "unknown kiosk agent"},
+	"appointment_expired": {410, "预约已过期，请重新预约或现场取号", "the appointment has expired"},
+	"booking_cancelled":   {409, "该预约已取消", "the appointment was cancelled"},
+	"already_checked_in":  {409, "该预约已签到", "the appointment is already checked in"},
+	"pushes_disabled":     {403, "未配置预约推送密钥", "appointment pushes are not configured"},
+	"unsigned":            {401, "推送缺少签名", "the push is not signed"},
+	"bad_signature":       {401, "推送签名无效", "the push signature does not match"},
+	"signature_skew":      {401, "推送时间戳与服务器时间相差过大", "the push timestamp is too far from now"},
+	"replayed_nonce":      {409, "推送已处理（nonce 重复）", "the push nonce was already used"},
 	"cases_off":           {503, "办件登记不可用", "the case registry is not available"},
 	"unknown_case":        {404, "没有这个办件", "unknown case"},
 	"stale_status":        {409, "办件状态不能倒退", "the case status cannot go backwards"},
@@ -74,9 +85,24 @@ var problems = map[string]problemText{
 
 // writeProblem answers with the code's problem document.
 func writeProblem(w http.ResponseWriter, code, detail string) {
+	writeProblemCause(w, code, detail, nil)
+}
+
+// writeProblemCause answers with the code's problem document; a 500 is
+// logged with its cause (the applicant sees only "internal error").
+func writeProblemCause(w http.ResponseWriter, code, detail string, cause error) {
 	p, ok := problems[code]
 	if !ok {
 		p, code = problems["internal"], "internal"
+		if cause == nil {
+			cause = errors.New("unknown problem code " + detail)
+		}
+	}
+	if p.status == http.StatusInternalServerError {
+		if rl, ok := w.(*reqLog); ok {
+			rl.internal(cause, detail)
+		}
+		detail = ""
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -97,13 +123,40 @@ func writeErr(w http.ResponseWriter, err error) {
 	}
 	code := ctl.Code(err)
 	detail := ""
-	if code == "internal" {
-		detail = ""
-	} else {
+	if code != "internal" {
 		detail = err.Error()
 	}
-	writeProblem(w, code, detail)
+	writeProblemCause(w, code, detail, err)
 }
+
+// reqLog is the ResponseWriter every API handler gets (see wrap): it lets
+// writeProblem log each 500 with the request and its cause, in one place.
+type reqLog struct {
+	http.ResponseWriter
+	log *slog.Logger
+	r   *http.Request
+}
+
+func (rl *reqLog) internal(cause error, detail string) {
+	if rl.log == nil {
+		return
+	}
+	if cause == nil {
+		cause = errors.New("no cause given")
+	}
+	rl.log.Error("internal error answered 500", "method", rl.r.Method, "path", rl.r.URL.Path, "err", cause, "detail", detail)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (rl *reqLog) Unwrap() http.ResponseWriter { return rl.ResponseWriter }
+
+// Hijack lets the websocket stream take the connection over.
+func (rl *reqLog) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(rl.ResponseWriter).Hijack()
+}
+
+// Flush passes a flush on.
+func (rl *reqLog) Flush() { _ = http.NewResponseController(rl.ResponseWriter).Flush() }
 
 type httpErr struct{ code, detail string }
 

@@ -13,14 +13,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/servicehall/servicehall/hallctl/ctl"
@@ -33,8 +34,8 @@ type Options struct {
 	Logger     *slog.Logger
 	// Secret signs bearer tokens (the hall secret).
 	Secret []byte
-	// Context bounds the background tracker (default: runs for the
-	// process's life).
+	// Context ends the websocket streams when it is done (default:
+	// they run for the process's life).
 	Context context.Context
 	// MaxBody bounds request bodies (default 16 KiB).
 	MaxBody int64
@@ -52,32 +53,28 @@ type Route struct {
 }
 
 type server struct {
-	o       Options
-	c       *ctl.Controller
-	log     *slog.Logger
-	routes  []Route
-	tr      *tracker
-	appts   *appointments
-	noticeM sync.Mutex
-	notice  string
+	o      Options
+	c      *ctl.Controller
+	log    *slog.Logger
+	routes []Route
 }
 
-var registered sync.Map // *http.ServeMux → []Route (for the OpenAPI test)
-
-// Routes lists the API routes Mount registered on mux.
-func Routes(mux *http.ServeMux) []Route {
-	v, _ := registered.Load(mux)
-	r, _ := v.([]Route)
-	return r
+// Handler is the mounted web layer.
+type Handler struct {
+	routes []Route
 }
+
+// Routes lists the API routes Mount registered (the OpenAPI test checks
+// docs/openapi.yaml against them).
+func (h *Handler) Routes() []Route { return append([]Route(nil), h.routes...) }
 
 // Mount adds the API, the websocket and the apps to mux.
-func Mount(mux *http.ServeMux, o Options) error {
+func Mount(mux *http.ServeMux, o Options) (*Handler, error) {
 	if o.Controller == nil {
-		return errors.New("web: no controller")
+		return nil, errors.New("web: no controller")
 	}
 	if len(o.Secret) < 16 {
-		return errors.New("web: hall secret shorter than 16 bytes")
+		return nil, errors.New("web: hall secret shorter than 16 bytes")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -91,10 +88,7 @@ func Mount(mux *http.ServeMux, o Options) error {
 	if o.Apps == nil {
 		o.Apps = kioskui.Apps()
 	}
-	s := &server{o: o, c: o.Controller, log: o.Logger.With("part", "web"), appts: newAppointments(),
-		notice: "请按叫号顺序到对应窗口办理业务。 Please go to the window shown when your number is called."}
-	s.tr = newTracker(o.Controller)
-	go s.tr.run(o.Context)
+	s := &server{o: o, c: o.Controller, log: o.Logger.With("part", "web")}
 
 	api := func(method, path, role string, h func(w http.ResponseWriter, r *http.Request, cl Claims)) {
 		s.routes = append(s.routes, Route{Method: method, Path: path, Role: role})
@@ -122,10 +116,10 @@ func Mount(mux *http.ServeMux, o Options) error {
 	api("PUT", "/api/v1/manager/notice", RoleManager, s.putNotice)
 	api("POST", "/api/v1/manager/appointments", RoleManager, s.postAppointment)
 	s.mountCases(mux, api)
+	s.mountAppointments(mux, api)
 	s.mountPprof(mux)
 	s.mountTicketPage(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { writeProblem(w, "not_found", r.Method+" "+r.URL.Path) })
-	registered.Store(mux, append([]Route(nil), s.routes...))
 
 	files := http.FileServerFS(o.Apps)
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -137,12 +131,22 @@ func Mount(mux *http.ServeMux, o Options) error {
 		w.Header().Set("Cache-Control", "no-cache")
 		files.ServeHTTP(w, r)
 	}))
-	return nil
+	return &Handler{routes: append([]Route(nil), s.routes...)}, nil
 }
 
-// wrap checks the bearer token against the route's role and recovers.
+// wrap checks the bearer token against the route's role, logs every 500
+// with its cause (reqLog) and answers a handler's panic with a logged 500.
 func (s *server) wrap(role string, h func(http.ResponseWriter, *http.Request, Claims)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := &reqLog{ResponseWriter: rw, log: s.log, r: r}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				writeProblemCause(w, "internal", "", fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+			}
+		}()
 		var cl Claims
 		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 			c, err := ParseToken(s.o.Secret, strings.TrimSpace(tok), s.c.Now())

@@ -16,7 +16,7 @@ import (
 // messages. On "lagged" the client reloads its snapshot (the server then
 // closes the connection; the client reconnects).
 type StreamMsg struct {
-	Kind   string             `json:"kind"` // queue | device | rating | card | hello | lagged
+	Kind   string             `json:"kind"` // queue | device | rating | notice | card | hello | lagged
 	Type   string             `json:"type,omitempty"`
 	At     time.Time          `json:"at"`
 	Queue  *queue.Event       `json:"queue,omitempty"`
@@ -28,6 +28,7 @@ type StreamMsg struct {
 	Card   *ctl.CardEvent     `json:"card,omitempty"`
 	Hall   string             `json:"hall,omitempty"`
 	Extra  map[string]float64 `json:"extra,omitempty"`
+	Notice string             `json:"notice,omitempty"` // kind notice: the hall screen's new notice
 }
 
 // Stream tuning.
@@ -54,10 +55,10 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, _ Claims) {
 	// Subscribe before the handshake completes, so that nothing published
 	// after the client sees "open" is missed.
 	sub := s.c.Subscribe(streamBuffer)
-	var cards chan ctl.CardEvent
+	var cards <-chan ctl.CardEvent
 	stopCards := func() {}
 	if agent != "" {
-		cards, stopCards = s.tr.listenCards(agent)
+		cards, stopCards = s.c.CardsOf(agent, 4)
 	}
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -127,7 +128,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, _ Claims) {
 }
 
 func (s *server) toMsg(ev ctl.HallEvent) StreamMsg {
-	m := StreamMsg{Kind: ev.Kind, Type: ev.Type, At: ev.At, Agent: ev.Agent, Device: ev.Device, Rating: ev.Rating}
+	m := StreamMsg{Kind: ev.Kind, Type: ev.Type, At: ev.At, Agent: ev.Agent, Device: ev.Device, Rating: ev.Rating, Notice: ev.Notice}
 	if ev.Status != nil {
 		m.Status = ev.Status
 	}
@@ -136,17 +137,8 @@ func (s *server) toMsg(ev ctl.HallEvent) StreamMsg {
 		q.Person = "" // the keyed hash stays on the server
 		m.Queue = &q
 		if q.Type == queue.EvCalled || q.Type == queue.EvRecalled {
-			number := q.Number
-			if number == "" {
-				if tv, ok := s.tr.findTicket(q.Ticket); ok {
-					number = tv.Number
-				}
-			}
-			zone := ""
-			if w := s.c.Config().Window(q.Window); w != nil {
-				zone = w.Zone
-			}
-			m.Call = &CallRecord{Number: number, Item: q.Item, Window: q.Window, Zone: zone, At: q.At, Recall: q.Type == queue.EvRecalled}
+			call := s.c.CallOf(q)
+			m.Call = &call
 		}
 	}
 	return m

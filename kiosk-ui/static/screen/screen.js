@@ -31,6 +31,7 @@
       renderCalls(); flash();
     }
     if (m.kind === "queue") { clearTimeout(t); t = setTimeout(refresh, 300); }
+    if (m.kind === "notice") $("ticker").textContent = m.notice || "";
   }, (up) => { if (up) refresh(); });
   SH.api("GET", "/hall").then(h => { $("hall-name").textContent = h.name; }).catch(() => {});
   SH.clock($("clock"));

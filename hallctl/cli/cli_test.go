@@ -1,0 +1,299 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/servicehall/servicehall/hallctl/config"
+	"github.com/servicehall/servicehall/hallctl/ctl"
+	"github.com/servicehall/servicehall/hallctl/store"
+	"github.com/servicehall/servicehall/hallctl/web"
+)
+
+// runCLI runs hallctl with args and an empty environment.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &env{version: "v-test", stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
+		getenv: func(string) string { return "" }}
+	code = run(context.Background(), e, args)
+	return code, out.String(), errb.String()
+}
+
+// hallFile writes a hall config whose state lives in a temporary
+// directory; it returns the config path and the state directory.
+func hallFile(t *testing.T) (path, stateDir string) {
+	t.Helper()
+	dir := t.TempDir()
+	stateDir = filepath.Join(dir, "state")
+	path = filepath.Join(dir, "hall.yaml")
+	yaml := fmt.Sprintf(`hall: {id: cli, name: 命令行大厅, timezone: Asia/Shanghai, hours: {open: "08:00", close: "18:00"}}
+server: {state_dir: %q}
+departments: [{code: HR, name: 人社}]
+items: [{code: HR-001, name: 社保卡, dept: HR, prefix: A, service_s: 240}]
+windows:
+  - {number: 1, dept: HR, serves: ["*"]}
+`, stateDir)
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, stateDir
+}
+
+// The command table is what `hallctl help` lists, and every command there
+// answers -h with its flags.
+func TestUsageListsEveryCommand(t *testing.T) {
+	want := []string{"check", "demo", "loadtest", "report", "serve", "sim", "token", "version"}
+	var names []string
+	for n := range commands() {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, want) {
+		t.Fatalf("commands %v, want %v", names, want)
+	}
+	code, out, _ := runCLI(t, "help")
+	if code != 0 {
+		t.Errorf("help: exit %d", code)
+	}
+	for _, n := range want {
+		if !strings.Contains(out, "  "+n+" ") {
+			t.Errorf("help does not list %q:\n%s", n, out)
+		}
+	}
+	if code, out, _ := runCLI(t); code != 2 || !strings.Contains(out, "usage: hallctl COMMAND") {
+		t.Errorf("no command: exit %d, %q", code, out)
+	}
+	for _, n := range []string{"check", "serve", "demo", "report", "token", "loadtest"} {
+		code, _, errs := runCLI(t, n, "-h")
+		if code != 0 || !strings.Contains(errs, "usage: hallctl "+n) {
+			t.Errorf("%s -h: exit %d, %q", n, code, errs)
+		}
+	}
+	if code, out, _ := runCLI(t, "version"); code != 0 || out != "hallctl v-test\n" {
+		t.Errorf("version: exit %d, %q", code, out)
+	}
+}
+
+// Mistakes on the command line are usage errors (exit 2) that say what
+// was wrong.
+func TestUsageErrors(t *testing.T) {
+	path, _ := hallFile(t)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serv"}, `unknown command "serv"`},
+		{[]string{"check", "--conf", path}, "flag provided but not defined: -conf"},
+		{[]string{"check", "--config"}, "flag needs an argument: -config"},
+		{[]string{"check", path}, `unexpected argument`},
+		{[]string{"report", "--config", path, "--from", "2026-11-23", "--format", "pdf"}, `--format "pdf": csv or xlsx`},
+		{[]string{"report", "--config", path, "--from", "2026-11-23", "--by", "colour"}, "colour"},
+		{[]string{"token", "--config", path, "--role", "janitor"}, "role"},
+		{[]string{"token", "--config", path, "--role", "manager", "--ttl", "-1h"}, "--ttl must be positive"},
+		{[]string{"token", "--config", path, "--role", "manager", "--ttl", "soon"}, "invalid value"},
+		{[]string{"sim", "bench", "extra"}, "unexpected argument"},
+	}
+	for _, tc := range cases {
+		code, _, errs := runCLI(t, tc.args...)
+		if code != 2 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, errs, tc.want)
+		}
+	}
+}
+
+// A config that is missing or wrong fails (exit 1) with the file, line
+// and problem.
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("hall: {id: x, name: X}\nitems:\n  - {code: A, name: A, dept: NOPE, prefix: A}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"check"}, "--config is required"},
+		{[]string{"check", "--config", filepath.Join(dir, "missing.yaml")}, "missing.yaml"},
+		{[]string{"check", "--config", bad}, "bad.yaml:3"},
+		{[]string{"token", "--config", bad, "--role", "manager"}, "NOPE"},
+		{[]string{"report", "--config", bad, "--from", "2026-11-23"}, "NOPE"},
+		{[]string{"serve", "--config", bad}, "NOPE"},
+	}
+	for _, tc := range cases {
+		code, _, errs := runCLI(t, tc.args...)
+		if code != 1 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", tc.args, code, errs, tc.want)
+		}
+	}
+	path, _ := hallFile(t)
+	code, out, errs := runCLI(t, "check", "--config", path)
+	if code != 0 || !strings.Contains(out, "ok — hall cli (命令行大厅), 1 departments, 1 items, 1 windows") {
+		t.Errorf("check: exit %d, %q %q", code, out, errs)
+	}
+}
+
+// `hallctl token` prints a token that verifies with the hall secret it
+// created in the state directory, for the role and window asked.
+func TestToken(t *testing.T) {
+	path, stateDir := hallFile(t)
+	code, out, errs := runCLI(t, "token", "--config", path, "--role", "clerk", "--window", "1", "--subject", "staff-7", "--ttl", "1h")
+	if code != 0 {
+		t.Fatalf("token: exit %d %s", code, errs)
+	}
+	secret, err := web.LoadSecret("", stateDir, false)
+	if err != nil {
+		t.Fatalf("the token command left no secret: %v", err)
+	}
+	cl, err := web.ParseToken(secret, strings.TrimSpace(out), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl.Role != "clerk" || cl.Window != 1 || cl.Subject != "staff-7" || cl.Expires-cl.Issued != 3600 {
+		t.Errorf("claims %+v", cl)
+	}
+	if _, err := web.ParseToken(secret, strings.TrimSpace(out), time.Now().Add(2*time.Hour)); err == nil {
+		t.Error("the token outlived its --ttl")
+	}
+	// A second token uses the same secret.
+	_, out2, _ := runCLI(t, "token", "--config", path, "--role", "manager")
+	if _, err := web.ParseToken(secret, strings.TrimSpace(out2), time.Now()); err != nil {
+		t.Errorf("second token: %v", err)
+	}
+}
+
+// `hallctl report` reads the event log a controller wrote.
+func TestReport(t *testing.T) {
+	path, stateDir := hallFile(t)
+	cfg, err := config.Load(path, ctl.CheckConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db := filepath.Join(stateDir, "hallctl.db")
+	if err := os.MkdirAll(stateDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 23, 9, 0, 0, 0, cfg.Loc))
+	c, err := ctl.New(ctx, ctl.Options{Config: cfg, Clock: clock, Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Manage(ctx, ctl.ManagerAction{Type: "open", Window: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := c.Issue(ctx, ctl.IssueRequest{Item: "HR-001"}, "", ""); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(2 * time.Minute)
+		for _, a := range []string{"call-next", "start", "finish"} {
+			if _, err := c.Act(ctx, ctl.ActRequest{Window: 1, Action: a}); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(time.Minute)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI(t, "report", "--config", path, "--from", "2026-11-23", "--by", "item")
+	if code != 0 {
+		t.Fatalf("report: exit %d %s", code, errs)
+	}
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("report CSV (%v):\n%s", err, out)
+	}
+	line := strings.Join(rows[1], ",")
+	if !strings.Contains(line, "2026-11-23") || !strings.Contains(line, "HR-001") || !slices.Contains(rows[1], "3") {
+		t.Errorf("report row %q: want the day, HR-001 and 3 tickets (header %q)", line, rows[0])
+	}
+	xlsx := filepath.Join(t.TempDir(), "r.xlsx")
+	if code, _, errs := runCLI(t, "report", "--config", path, "--from", "2026-11-23", "--format", "xlsx", "--out", xlsx); code != 0 {
+		t.Fatalf("xlsx: exit %d %s", code, errs)
+	}
+	if b, err := os.ReadFile(xlsx); err != nil || !bytes.HasPrefix(b, []byte("PK")) {
+		t.Errorf("xlsx file: %v", err)
+	}
+	// No log: a clear failure.
+	code, _, errs = runCLI(t, "report", "--config", path, "--from", "2026-11-23", "--db", filepath.Join(t.TempDir(), "none.db"))
+	if code != 1 || !strings.Contains(errs, "none.db") {
+		t.Errorf("missing log: exit %d %q", code, errs)
+	}
+}
+
+// `hallctl serve` starts the hall on the addresses of MQTT_ADDR and
+// HTTP_ADDR, prints where everything is, and stops cleanly (exit 0) when
+// told to.
+func TestServe(t *testing.T) {
+	path, stateDir := hallFile(t)
+	pr, pw := io.Pipe()
+	var errb bytes.Buffer
+	envs := map[string]string{"MQTT_ADDR": "127.0.0.1:0", "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn"}
+	e := &env{version: "v-test", stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(k string) string { return envs[k] }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		code := run(ctx, e, []string{"serve", "--config", path})
+		pw.Close()
+		done <- code
+	}()
+	lines := bufio.NewScanner(pr)
+	var health string
+	for lines.Scan() {
+		l := lines.Text()
+		if strings.HasPrefix(l, "health") {
+			health = strings.Fields(l)[1]
+		}
+		if strings.HasPrefix(l, "hall screen") {
+			break
+		}
+	}
+	if health == "" {
+		t.Fatalf("serve printed no health URL (exit %d, stderr %s)", <-done, errb.String())
+	}
+	go io.Copy(io.Discard, pr)
+	// The API answers (healthz waits for the broker connection).
+	res, err := http.Get(strings.TrimSuffix(health, "/healthz") + "/api/v1/hall")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(b), "命令行大厅") {
+		t.Errorf("GET /api/v1/hall: %d %s", res.StatusCode, b)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("serve exit %d: %s", code, errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, "hallctl.db")); err != nil {
+		t.Errorf("no event log in the state directory: %v", err)
+	}
+	// A password file that cannot be read is a failure, before anything starts.
+	code, _, errs := runCLI(t, "serve", "--config", path, "--broker-url", "tcp://127.0.0.1:1", "--broker-password-file", filepath.Join(t.TempDir(), "none"))
+	if code != 1 || !strings.Contains(errs, "none") {
+		t.Errorf("missing password file: exit %d %q", code, errs)
+	}
+}
