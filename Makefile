@@ -29,6 +29,7 @@ bench: build
 	$(GO) test -run '^$$' -bench OutboxDelivery -benchtime 20000x ./hallctl/casesys/
 	$(BIN)/hallctl sim bench --scenarios $(SHARED)/bench/scenarios
 	$(BIN)/hallctl loadtest --mqtt both --http 1,10,50,100
+	$(BIN)/hallctl loadtest --mqtt none --history 1000000 --restarts 4 --http 1,10,50,100
 	$(GO) test -run '^$$' -bench IssueConcurrent -benchtime 4000x ./hallctl/ctl/
 
 ## screenshots: regenerate docs/screenshots/*.png of every app (needs chromium).

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,7 +15,7 @@ import (
 )
 
 func runLoadtest(ctx context.Context, e *env, args []string) int {
-	fs := newFlags(e, "loadtest", "[--mqtt embedded|mosquitto|both|none] [--multiples 10,100,1000] [--seconds S] [--http 1,10,50,100] [--http-seconds S] [--state-dir DIR] [--json]")
+	fs := newFlags(e, "loadtest", "[--mqtt embedded|mosquitto|both|none] [--multiples 10,100,1000] [--seconds S] [--http 1,10,50,100] [--http-seconds S] [--state-dir DIR] [--history N [--history-dir DIR] [--restarts K]] [--json]")
 	which := fs.String("mqtt", "both", "broker: embedded, mosquitto or both")
 	multiples := fs.String("multiples", "10,100,1000", "comma-separated multiples of the peak rate (0.22 tickets/s)")
 	seconds := fs.Float64("seconds", 60, "target duration of each run (at least 200 presses each)")
@@ -21,8 +23,47 @@ func runLoadtest(ctx context.Context, e *env, args []string) int {
 	httpClients := fs.String("http", "", "also measure HTTP ticket issue at these client counts (e.g. 1,10,50,100)")
 	httpSeconds := fs.Float64("http-seconds", 5, "duration of each HTTP run")
 	stateDir := fs.String("state-dir", "", "run the HTTP runs on a copy of this state directory's history (default: an empty hall)")
+	histServed := fs.Int("history", 0, "first generate a year of history with N served tickets (then measure restarts, and run the HTTP runs on it)")
+	histDir := fs.String("history-dir", "", "state directory for --history (default: a temporary one, removed after); a log already there is reused")
+	restarts := fs.Int("restarts", 4, "with --history: how many times to start hallctl on it (the first replays the log)")
 	if ok, code := parseFlagsOnly(fs, args); !ok {
 		return code
+	}
+	var restartRuns []loadtest.RestartRun
+	if *histServed > 0 {
+		dir := *histDir
+		if dir == "" {
+			d, err := os.MkdirTemp("", "hallctl-history-*")
+			if err != nil {
+				fmt.Fprintf(e.stderr, "hallctl loadtest: %v\n", err)
+				return 1
+			}
+			defer os.RemoveAll(d)
+			dir = d
+		}
+		if _, err := os.Stat(filepath.Join(dir, "hallctl.db")); err == nil {
+			fmt.Fprintf(e.stderr, "  reusing the history in %s\n", dir)
+		} else {
+			fmt.Fprintf(e.stderr, "  generating history: %d served tickets into %s (load %s)\n", *histServed, dir, loadtest.LoadAvg())
+			hs, err := loadtest.GenerateHistory(ctx, dir, *histServed, slog.New(slog.DiscardHandler))
+			if err != nil {
+				fmt.Fprintf(e.stderr, "hallctl loadtest: history: %v\n", err)
+				return 1
+			}
+			fmt.Fprintf(e.stderr, "  history: %d days, %d served, %d cases, %d ratings, %d records in %.1f s\n",
+				hs.Days, hs.Served, hs.Cases, hs.Rated, hs.Records, hs.Elapsed.Seconds())
+		}
+		bin, err := os.Executable()
+		if err != nil {
+			fmt.Fprintf(e.stderr, "hallctl loadtest: %v\n", err)
+			return 1
+		}
+		restartRuns, err = loadtest.MeasureRestart(ctx, bin, dir, *restarts)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "hallctl loadtest: restart: %v\n", err)
+			return 1
+		}
+		*stateDir = dir
 	}
 	brokers := []string{"embedded", "mosquitto"}
 	switch *which {
@@ -81,14 +122,21 @@ func runLoadtest(ctx context.Context, e *env, args []string) int {
 		}
 	}
 	if *asJSON {
-		_ = json.NewEncoder(e.stdout).Encode(map[string]any{"mqtt": runs, "http": httpRuns})
+		_ = json.NewEncoder(e.stdout).Encode(map[string]any{"mqtt": runs, "http": httpRuns, "restart": restartRuns, "loadavg": loadtest.LoadAvg()})
 		return 0
 	}
 	if len(runs) > 0 {
 		loadtest.Table(e.stdout, runs)
 	}
 	if len(httpRuns) > 0 {
+		if *histServed > 0 {
+			fmt.Fprintf(e.stdout, "with a history of %d served tickets\n", *histServed)
+		}
 		loadtest.HTTPTable(e.stdout, httpRuns)
 	}
+	if len(restartRuns) > 0 {
+		loadtest.RestartTable(e.stdout, restartRuns)
+	}
+	fmt.Fprintf(e.stdout, "load average %s\n", loadtest.LoadAvg())
 	return 0
 }

@@ -2,7 +2,6 @@ package ctl
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -76,15 +75,11 @@ type caseSys struct {
 
 	monMu    sync.Mutex
 	monSeq   int64  // log records the monitor has seen
-	monPrune string // the last local day the monitor's ledger was pruned
+	monPrune string // the last local day the monitor's ledger was compacted
 }
 
-// keepDays is how long the monitor keeps tickets and ratings (open
-// promised cases stay until completed); reports read the log itself.
-const keepDays = 90
-
-// newCaseSys builds the case system from the log: the serial counter from
-// the case stream, the monitor's ledger from the whole log.
+// newCaseSys builds the case system from its snapshots and the log after
+// them (history.go): the serial counter, the clerks, the monitor's ledger.
 func (c *Controller) newCaseSys(ctx context.Context) (*caseSys, error) {
 	raw, hs, ps := CaseConfig(c.cfg)
 	if len(ps) > 0 {
@@ -98,35 +93,16 @@ func (c *Controller) newCaseSys(ctx context.Context) (*caseSys, error) {
 	if cs.acc, err = casesys.NewAcceptor(c.cfg, raw, cal); err != nil {
 		return nil, err
 	}
-	err = c.store.Read(ctx, casesys.CaseStream, 0, func(r store.Record) error {
-		if r.Type != "accepted" {
-			return nil
-		}
-		var cas casesys.Case
-		if err := json.Unmarshal(r.Data, &cas); err == nil {
-			cs.accepted[cas.Ticket] = cas.Serial
-		}
-		return cs.acc.Replay(r)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("replay case log: %w", err)
-	}
-	err = c.store.Read(ctx, casesys.ClerkStream, 0, func(r store.Record) error {
-		var s casesys.ClerkShift
-		if json.Unmarshal(r.Data, &s) == nil && s.Window != 0 {
-			if r.Type == "signed_out" {
-				s.Clerk = ""
-			}
-			cs.clerks[s.Window] = s.Clerk
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("replay clerk log: %w", err)
-	}
 	cs.monitor = casesys.NewMonitor(casesys.NewLedger(c.cfg), raw, cal, c.clock.Now)
-	if err := c.syncMonitor(ctx, cs); err != nil {
-		return nil, fmt.Errorf("replay log for supervision: %w", err)
+	n, err := c.restoreCases(ctx, cs)
+	if err != nil {
+		return nil, fmt.Errorf("replay log for cases and supervision: %w", err)
+	}
+	if n > snapshotEvery {
+		// The next start replays from here: the state is the log's now.
+		if err := c.startSnapshots(ctx, cs); err != nil {
+			return nil, err
+		}
 	}
 	c.o.Registry.MustRegister(cs.monitor)
 	// The monitor and the outbox follow every commit (no read-back):
@@ -163,24 +139,6 @@ func (c *Controller) newCaseSys(ctx context.Context) (*caseSys, error) {
 	return cs, nil
 }
 
-// syncMonitor feeds the monitor every record committed since it last looked
-// (units' own commits, and the registry's status changes).
-func (c *Controller) syncMonitor(ctx context.Context, cs *caseSys) error {
-	cs.monMu.Lock()
-	defer cs.monMu.Unlock()
-	now := c.clock.Now().In(c.cfg.Loc)
-	if day := now.Format(casesys.DateLayout); day != cs.monPrune {
-		cs.monPrune = day
-		cut := now.AddDate(0, 0, -keepDays).Format(casesys.DateLayout)
-		cs.monitor.View(func(l *casesys.Ledger) { l.ForgetBefore(cut) })
-	}
-	return c.store.Read(ctx, "", cs.monSeq, func(r store.Record) error {
-		cs.monitor.Apply(r)
-		cs.monSeq = r.Seq
-		return nil
-	})
-}
-
 // committed runs on the log's writer after every commit, with the records
 // it appended in log order: the monitor applies them, the outbox wakes.
 func (c *Controller) committed(cs *caseSys, recs []store.Record) {
@@ -194,18 +152,6 @@ func (c *Controller) committed(cs *caseSys, recs []store.Record) {
 	cs.monMu.Unlock()
 	if cs.outbox != nil {
 		cs.outbox.Notify()
-	}
-}
-
-// pruneMonitor drops what the monitor no longer needs once a day.
-func (c *Controller) pruneMonitor(cs *caseSys) {
-	cs.monMu.Lock()
-	defer cs.monMu.Unlock()
-	now := c.clock.Now().In(c.cfg.Loc)
-	if day := now.Format(casesys.DateLayout); day != cs.monPrune {
-		cs.monPrune = day
-		cut := now.AddDate(0, 0, -keepDays).Format(casesys.DateLayout)
-		cs.monitor.View(func(l *casesys.Ledger) { l.ForgetBefore(cut) })
 	}
 }
 

@@ -59,6 +59,9 @@ type Options struct {
 	// codes (ticketpage.go); hallctl/app keeps it in the state directory.
 	// Empty: a random key for this process only.
 	TicketKey []byte
+	// SnapshotEvery is how often state snapshots are saved (history.go);
+	// default DefaultSnapshotEvery.
+	SnapshotEvery time.Duration
 }
 
 // Controller is a running hallctl.
@@ -143,6 +146,7 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 	if c.cases, err = c.newCaseSys(ctx); err != nil {
 		return nil, err
 	}
+	c.pruneHeld() // per-ticket memory of compacted days (history.go)
 	if c.appts, err = c.loadAppointments(ctx); err != nil {
 		return nil, fmt.Errorf("load appointment book: %w", err)
 	}
@@ -281,6 +285,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	g.Go(func() error { c.runLeases(gctx); return nil })
 	g.Go(func() error { return c.watchStore(gctx) })
 	g.Go(func() error { return c.runWork(gctx) })
+	g.Go(func() error { c.runSnapshots(gctx, c.o.SnapshotEvery); return nil })
 	g.Go(func() error { return c.runAppointments(gctx) })
 	if ob := c.Outbox(); ob != nil {
 		g.Go(func() error {
@@ -315,6 +320,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	err := g.Wait()
 	if ferr := c.failure(); ferr != nil {
 		err = ferr
+	}
+	if err == nil {
+		// A clean stop: the next start restores this and replays nothing.
+		if serr := c.SaveSnapshots(context.WithoutCancel(ctx)); serr != nil {
+			c.log.Warn("snapshot at shutdown", "err", serr)
+		}
 	}
 	if c.client.IsConnected() {
 		t := c.client.Publish(status, 1, true, wire.Offline)

@@ -149,7 +149,7 @@ func NewDesk(ctx context.Context, cfg *config.Config, st store.Store) (*Desk, er
 		}
 		d.eng = eng
 	}
-	replayed, last := 0, from
+	replayed, last, day := 0, from, ""
 	err := st.Read(ctx, QueueStream, from, func(r store.Record) error {
 		ev, err := queue.UnmarshalEvent(r.Data)
 		if err != nil {
@@ -160,6 +160,10 @@ func NewDesk(ctx context.Context, cfg *config.Config, st store.Store) (*Desk, er
 		}
 		if r.Key != "" {
 			d.sources[r.Key] = ev.Ticket
+		}
+		if ev.Type == queue.EvIssued && ev.Day != day {
+			day = ev.Day // a long replay forgets old request ids as it goes (history.go)
+			d.pruneSources()
 		}
 		replayed, last = replayed+1, r.Seq
 		return nil

@@ -78,7 +78,11 @@ func (p *printState) apply(r PrintRecord) {
 
 // loadPrints rebuilds the print state from today's part of the log.
 func (c *Controller) loadPrints(ctx context.Context) error {
-	return c.store.Read(ctx, PrintStream, 0, func(r store.Record) error {
+	from, err := c.restorePrints(ctx)
+	if err != nil {
+		return err
+	}
+	return c.store.Read(ctx, PrintStream, from, func(r store.Record) error {
 		var pr PrintRecord
 		if err := json.Unmarshal(r.Data, &pr); err != nil {
 			return fmt.Errorf("print log seq %d: %w", r.Seq, err)

@@ -52,8 +52,8 @@ func (e *Engine) Apply(ev Event) error {
 func personKey(item, person string) string { return item + "\x00" + person }
 
 func (e *Engine) applyIssued(ev *Event, at int64) error {
-	if ev.Ticket != int64(len(e.tickets))+1 {
-		return fmt.Errorf("ticket id %d, want %d: %w", ev.Ticket, len(e.tickets)+1, ErrInconsistent)
+	if ev.Ticket != e.nextID() {
+		return fmt.Errorf("ticket id %d, want %d: %w", ev.Ticket, e.nextID(), ErrInconsistent)
 	}
 	j, err := e.itemByCode(ev.Item)
 	if err != nil {
@@ -100,6 +100,7 @@ func (e *Engine) applyIssued(ev *Event, at int64) error {
 	if use != nil {
 		use()
 	}
+	e.lastID = ev.Ticket
 	e.live[ev.Number] = ev.Ticket
 	if ev.Person != "" && !ev.Proxy {
 		e.persons[personKey(ev.Item, ev.Person)] = ev.Ticket

@@ -38,7 +38,7 @@ func (e *Engine) Issue(now time.Time, r IssueReq) (Event, error) {
 	}
 	if r.Person != "" && !r.Proxy {
 		if id, dup := e.persons[personKey(r.Item, r.Person)]; dup {
-			return Event{}, fmt.Errorf("ticket %s: %w", e.tickets[id-1].number, ErrDuplicatePerson)
+			return Event{}, fmt.Errorf("ticket %s: %w", e.numberOf(id), ErrDuplicatePerson)
 		}
 	}
 	day := now.In(e.loc).Format(dayLayout)
@@ -57,9 +57,9 @@ func (e *Engine) Issue(now time.Time, r IssueReq) (Event, error) {
 	}
 	at := micros(now)
 	key := at - e.headStart[r.Class]
-	est := e.estimate(j, key, at, int64(len(e.tickets))+1, at)
+	est := e.estimate(j, key, at, e.nextID(), at)
 	ev := Event{
-		Type: EvIssued, At: now, Ticket: int64(len(e.tickets)) + 1, Number: number, Day: day, Seq: seq,
+		Type: EvIssued, At: now, Ticket: e.nextID(), Number: number, Day: day, Seq: seq,
 		Item: r.Item, Class: r.Class, Person: r.Person, Proxy: r.Proxy, Key: key,
 		Ahead: est.Ahead, EstMeanS: est.MeanS, EstP50S: est.P50S, EstP90S: est.P90S,
 	}
@@ -286,7 +286,8 @@ func (e *Engine) NoShow(now time.Time, win int) (Event, error) {
 		return Event{}, err
 	}
 	ev.Type, ev.At = EvNoShow, now
-	t := &e.tickets[ev.Ticket-1]
+	ti, _ := e.ticketByID(ev.Ticket)
+	t := &e.tickets[ti]
 	if e.requeueAfter <= 0 || int(t.noShows)+1 >= e.voidAfter {
 		ev.Void = true
 	} else {

@@ -128,7 +128,9 @@ type Engine struct {
 	windows []window
 	winIdx  map[int]int32
 
-	tickets []ticket // id = index + 1
+	tickets []ticket // in id order; see compact.go for the ids not held
+	lastID  int64    // the highest ticket id issued
+	keepAll bool     // no compaction (tests compare against it)
 	live    map[string]int64
 	persons map[string]int64
 	day     string
@@ -425,10 +427,7 @@ func (e *Engine) overtaken(ti int32) int32 {
 
 // ticketByID returns the index of a ticket id.
 func (e *Engine) ticketByID(id int64) (int32, error) {
-	if id <= 0 || id > int64(len(e.tickets)) {
-		return -1, fmt.Errorf("ticket %d: %w", id, ErrUnknownTicket)
-	}
-	return int32(id - 1), nil
+	return e.findTicket(id)
 }
 
 func (e *Engine) windowByNumber(n int) (int32, error) {

@@ -97,6 +97,7 @@ func (e *Engine) advanceDay(day string) {
 	}
 	e.day = day
 	clear(e.counter)
+	e.compact()
 	e.leases = slices.DeleteFunc(e.leases, func(l lease) bool { return l.day < day })
 }
 
@@ -146,12 +147,12 @@ func (e *Engine) IssueLeased(now time.Time, r IssueReq, number string, printedAt
 	}
 	if r.Person != "" && !r.Proxy {
 		if id, dup := e.persons[personKey(r.Item, r.Person)]; dup {
-			return Event{}, fmt.Errorf("ticket %s: %w", e.tickets[id-1].number, ErrDuplicatePerson)
+			return Event{}, fmt.Errorf("ticket %s: %w", e.numberOf(id), ErrDuplicatePerson)
 		}
 	}
 	at, printed := micros(now), micros(printedAt)
 	key := printed - e.headStart[r.Class]
-	id := int64(len(e.tickets)) + 1
+	id := e.nextID()
 	est := e.estimate(j, key, printed, id, at)
 	ev := Event{
 		Type: EvIssued, At: now, Ticket: id, Number: number, Day: day, Seq: seq,

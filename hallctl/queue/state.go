@@ -24,6 +24,7 @@ type savedState struct {
 	Windows []savedWindow  `json:"windows"`
 	Tickets []savedTicket  `json:"tickets"`
 	Leases  []savedLease   `json:"leases,omitempty"`
+	LastID  int64          `json:"last_id,omitempty"` // the highest id issued (tickets may be compacted away: compact.go)
 }
 
 type savedItem struct {
@@ -44,6 +45,7 @@ type savedWindow struct {
 }
 
 type savedTicket struct {
+	ID        int64       `json:"id,omitempty"` // 0: its position (states saved before compaction)
 	Number    string      `json:"n"`
 	Person    string      `json:"p,omitempty"`
 	Item      string      `json:"i"`
@@ -69,7 +71,7 @@ type savedTicket struct {
 // the keyed hashes the engine holds, never ID numbers.
 func (e *Engine) MarshalState() ([]byte, error) {
 	s := savedState{V: stateVersion, Policy: e.opts.Policy.String(), Now: e.now, Day: e.day,
-		Counter: e.counter, Cal: [3]float64{e.cal.l50, e.cal.l90, float64(e.cal.n)}, Leases: e.saveLeases()}
+		Counter: e.counter, Cal: [3]float64{e.cal.l50, e.cal.l90, float64(e.cal.n)}, Leases: e.saveLeases(), LastID: e.lastID}
 	for _, it := range e.items {
 		s.Items = append(s.Items, savedItem{Code: it.code, Svc: it.svc, Occ: it.occ})
 	}
@@ -90,7 +92,7 @@ func (e *Engine) MarshalState() ([]byte, error) {
 	for ti := range e.tickets {
 		t := &e.tickets[ti]
 		s.Tickets = append(s.Tickets, savedTicket{
-			Number: t.number, Person: t.person, Item: e.items[t.item].code, Class: t.class, Proxy: t.proxy,
+			ID: t.id, Number: t.number, Person: t.person, Item: e.items[t.item].code, Class: t.class, Proxy: t.proxy,
 			State: t.state, Issued: t.issued, Key: t.key, Win: num(t.win), Direct: num(t.direct),
 			CalledAt: t.calledAt, Start: t.start, NoShows: t.noShows, Recalls: t.recalls,
 			Overtaken: e.overtaken(int32(ti)), EstMean: t.estMean, EstP50: t.estP50, EstP90: t.estP90,
@@ -106,6 +108,18 @@ func Restore(spec Spec, loc *time.Location, opts Opts, b []byte) (*Engine, error
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	positional := true
+	for i := range s.Tickets {
+		positional = positional && s.Tickets[i].ID == 0
+	}
+	if positional { // saved before compaction: ids are positions
+		for i := range s.Tickets {
+			s.Tickets[i].ID = int64(i + 1)
+		}
+	}
+	if s.LastID == 0 && len(s.Tickets) > 0 {
+		s.LastID = s.Tickets[len(s.Tickets)-1].ID
+	}
 	if s.V != stateVersion {
 		return nil, fmt.Errorf("restore: version %d: %w", s.V, ErrStateVersion)
 	}
@@ -116,7 +130,7 @@ func Restore(spec Spec, loc *time.Location, opts Opts, b []byte) (*Engine, error
 	if err != nil {
 		return nil, err
 	}
-	e.now, e.day = s.Now, s.Day
+	e.now, e.day, e.lastID = s.Now, s.Day, s.LastID
 	for k, v := range s.Counter {
 		e.counter[k] = v
 	}
@@ -153,7 +167,7 @@ func Restore(spec Spec, loc *time.Location, opts Opts, b []byte) (*Engine, error
 		w.open, w.paused, w.note, w.idleSince = sw.Open, sw.Paused, sw.Note, sw.IdleSince
 		w.cur = -1
 		if sw.Cur != 0 {
-			if w.cur, err = e.ticketIndexIn(sw.Cur, len(s.Tickets)); err != nil {
+			if w.cur, err = savedIndex(s.Tickets, sw.Cur); err != nil {
 				return nil, err
 			}
 		}
@@ -161,17 +175,20 @@ func Restore(spec Spec, loc *time.Location, opts Opts, b []byte) (*Engine, error
 	e.rebuildRouting()
 	e.tickets = make([]ticket, 0, len(s.Tickets))
 	for i, st := range s.Tickets {
+		if st.ID <= 0 || i > 0 && st.ID <= s.Tickets[i-1].ID || st.ID > e.lastID {
+			return nil, fmt.Errorf("restore: ticket %d out of order: %w", st.ID, ErrInconsistent)
+		}
 		j, err := e.itemByCode(st.Item)
 		if err != nil {
-			return nil, fmt.Errorf("restore: ticket %d: %w", i+1, err)
+			return nil, fmt.Errorf("restore: ticket %d: %w", st.ID, err)
 		}
 		win, err1 := winIdx(st.Win)
 		dir, err2 := winIdx(st.Direct)
 		if err1 != nil || err2 != nil || st.Class >= numClasses || st.State > Cancelled {
-			return nil, fmt.Errorf("restore: ticket %d: %w", i+1, ErrInconsistent)
+			return nil, fmt.Errorf("restore: ticket %d: %w", st.ID, ErrInconsistent)
 		}
 		e.tickets = append(e.tickets, ticket{
-			id: int64(i + 1), number: st.Number, person: st.Person, item: j, class: st.Class, proxy: st.Proxy,
+			id: st.ID, number: st.Number, person: st.Person, item: j, class: st.Class, proxy: st.Proxy,
 			state: st.State, issued: st.Issued, key: st.Key, win: win, direct: dir, calledAt: st.CalledAt,
 			start: st.Start, noShows: st.NoShows, recalls: st.Recalls, overtaken: st.Overtaken,
 			estMean: st.EstMean, estP50: st.EstP50, estP90: st.EstP90,
@@ -193,9 +210,12 @@ func Restore(spec Spec, loc *time.Location, opts Opts, b []byte) (*Engine, error
 	return e, nil
 }
 
-func (e *Engine) ticketIndexIn(id int64, n int) (int32, error) {
-	if id <= 0 || id > int64(n) {
-		return -1, fmt.Errorf("restore: ticket %d: %w", id, ErrInconsistent)
+// savedIndex is the position of ticket id among saved tickets.
+func savedIndex(ts []savedTicket, id int64) (int32, error) {
+	for i := range ts {
+		if ts[i].ID == id {
+			return int32(i), nil
+		}
 	}
-	return int32(id - 1), nil
+	return -1, fmt.Errorf("restore: ticket %d: %w", id, ErrInconsistent)
 }

@@ -153,4 +153,4 @@ func (e *Engine) Now() time.Time {
 }
 
 // TicketCount is how many tickets the engine has issued (ids run 1…n).
-func (e *Engine) TicketCount() int { return len(e.tickets) }
+func (e *Engine) TicketCount() int { return int(e.lastID) }
