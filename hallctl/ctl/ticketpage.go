@@ -41,8 +41,10 @@ const TicketKeyFile = "ticket-check.key"
 const ticketScanMax = 20000
 
 // ticketPageDays is how many days back (counting today) a ticket's page
-// still answers: today's and yesterday's tickets.
-const ticketPageDays = 2
+// still answers: today's tickets (and live ones of any day). The engine
+// forgets finished tickets of earlier days at the day's rollover
+// (queue compaction), so a longer window could not be kept.
+const ticketPageDays = 1
 
 // Ticket page errors.
 var (
