@@ -199,7 +199,16 @@ func (l *Log) dsn(readOnly bool) string {
 }
 
 func (l *Log) open(ctx context.Context) error {
-	var err error
+	// The log holds the hall's history: readable by its owner only.
+	// SQLite gives the -wal and -shm files the database file's mode, so
+	// creating it 0600 first covers all three.
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
 	if l.wdb, err = sql.Open("sqlite", l.dsn(false)); err != nil {
 		return err
 	}
