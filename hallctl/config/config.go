@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/servicehall/servicehall/hallctl/queue"
 )
 
 // Config is a whole hall config file.
@@ -724,20 +726,12 @@ func (c *Config) Window(n int) *Window {
 }
 
 // Expand resolves serves/backup entries ("*", "dept:XX", item codes) to
-// item codes, in config order, without duplicates.
+// item codes, in config order, without duplicates (the rule is
+// queue.Spec.Expand's).
 func (c *Config) Expand(refs []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, it := range c.Items {
-		for _, r := range refs {
-			if r == "*" || r == it.Code || r == "dept:"+it.Dept {
-				if !seen[it.Code] {
-					seen[it.Code] = true
-					out = append(out, it.Code)
-				}
-				break
-			}
-		}
+	s := queue.Spec{Items: make([]queue.ItemSpec, len(c.Items))}
+	for i, it := range c.Items {
+		s.Items[i] = queue.ItemSpec{Code: it.Code, Dept: it.Dept}
 	}
-	return out
+	return s.Expand(refs)
 }
