@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/servicehall/servicehall/displays/layout"
 	"github.com/servicehall/servicehall/hallctl/bus"
 	"github.com/servicehall/servicehall/hallctl/queue"
 	"github.com/servicehall/servicehall/hallctl/store"
@@ -260,7 +261,7 @@ func (c *Controller) prepare(bk Booking, now time.Time) (Appointment, error) {
 		return Appointment{}, fmt.Errorf("%w: more than a year ahead", ErrBadBooking)
 	}
 	if bk.Name != "" || bk.Phone != "" {
-		a.Contact = &Contact{MaskedName: maskName(bk.Name), MaskedPhone: maskPhone(bk.Phone)}
+		a.Contact = &Contact{MaskedName: layout.MaskName(bk.Name), MaskedPhone: maskPhone(bk.Phone)}
 	}
 	return a, nil
 }
@@ -491,21 +492,6 @@ func (c *Controller) runAppointments(ctx context.Context) error {
 		case <-t.Chan():
 		}
 	}
-}
-
-// maskName keeps the first and, for three or more characters, the last
-// character: 张三丰 → 张*丰, 张三 → 张*.
-func maskName(name string) string {
-	r := []rune(strings.TrimSpace(name))
-	switch len(r) {
-	case 0:
-		return ""
-	case 1:
-		return "*"
-	case 2:
-		return string(r[0]) + "*"
-	}
-	return string(r[0]) + strings.Repeat("*", len(r)-2) + string(r[len(r)-1])
 }
 
 // maskPhone keeps the first 3 and last 4 digits of a phone number of 11
