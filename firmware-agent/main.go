@@ -24,14 +24,26 @@ func main() { os.Exit(run()) }
 func run() int {
 	cfgPath := flag.String("config", "/etc/firmware-agent/agent.yaml", "agent config `file` (YAML)")
 	check := flag.Bool("check", false, "validate the config and exit")
+	showVersion := flag.Bool("version", false, "print the version and exit (also: firmware-agent version)")
 	flag.Parse()
+	if *showVersion || (flag.NArg() == 1 && flag.Arg(0) == "version") {
+		fmt.Println("firmware-agent", version)
+		return 0
+	}
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "firmware-agent: unexpected argument %q (the only command is version)\n", flag.Arg(0))
+		return 2
+	}
 	cfg, err := agent.Load(*cfgPath)
 	if err == nil {
 		err = cfg.CheckKinds(device.Lookup, device.Kinds())
 	}
 	for i := 0; err == nil && i < len(cfg.Devices); i++ {
-		// The raw ID record may only leave the agent over TLS.
-		err = idcard.CheckTransport(cfg.Devices[i], cfg.MQTT.URL)
+		// Each driver's options, strictly (as the driver will decode
+		// them); and the raw ID record may only leave the agent over TLS.
+		if err = device.CheckOptions(cfg.Devices[i]); err == nil {
+			err = idcard.CheckTransport(cfg.Devices[i], cfg.MQTT.URL)
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

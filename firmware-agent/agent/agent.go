@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +26,7 @@ import (
 	"github.com/servicehall/servicehall/firmware-agent/agent/store"
 	"github.com/servicehall/servicehall/firmware-agent/device"
 	"github.com/servicehall/servicehall/firmware-agent/serialport"
+	secretfile "github.com/servicehall/servicehall/internal/secret"
 	"github.com/servicehall/servicehall/wire"
 )
 
@@ -215,7 +215,7 @@ func New(ctx context.Context, cfg *Config, opts Opts) (*Agent, error) {
 	}
 	var secret []byte
 	if cfg.Agent.SecretFile != "" {
-		b, err := os.ReadFile(cfg.Agent.SecretFile)
+		b, err := secretfile.Read(cfg.Agent.SecretFile)
 		if err != nil {
 			return nil, fmt.Errorf("agent.secret_file: %w", err)
 		}

@@ -106,11 +106,12 @@ func (a *Agent) onCommand(t wire.Topic, payload []byte) {
 	d := a.devs[t.Device]
 	a.ledgerMu.Lock()
 	if e, ok := a.ledger[msg.ID]; ok {
+		// Copied under the lock: execute moves the entry on concurrently.
+		state, ack := e.state, e.ack
 		a.ledgerMu.Unlock()
 		a.stats.cmdDuplicate.Add(1)
-		a.log.Info("duplicate command", "id", msg.ID, "device", t.Device, "name", t.Name, "state", e.state)
-		if e.state == store.StateDone {
-			ack := e.ack
+		a.log.Info("duplicate command", "id", msg.ID, "device", t.Device, "name", t.Name, "state", state)
+		if state == store.StateDone {
 			a.misc.add(func(ctx context.Context) { a.sendAck(ctx, ackTopic, ack) })
 		}
 		// Queued or running: its ack follows when it finishes.

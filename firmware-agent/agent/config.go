@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/servicehall/servicehall/firmware-agent/device"
+	"github.com/servicehall/servicehall/internal/mqtturl"
 	"github.com/servicehall/servicehall/wire"
 )
 
@@ -47,7 +48,8 @@ type AgentConfig struct {
 type MQTTConfig struct {
 	// URL of the broker: tcp://, ssl://, tls://, mqtts://, ws:// or wss://.
 	// Default tcp://127.0.0.1:1883. The environment variable MQTT_URL
-	// overrides it.
+	// overrides it. Several URLs separated by commas (the nodes of a
+	// clustered broker) are tried in order on every connect.
 	URL string `yaml:"url"`
 	// Username defaults to the agent id when PasswordFile is set (DESIGN:
 	// client id = username = agent id). Empty with no PasswordFile = no
@@ -257,17 +259,23 @@ func (c *Config) Validate() error {
 	if c.Agent.StateDir == "" {
 		ps = append(ps, c.problem("agent.state_dir", "is required"))
 	}
-	u, err := url.Parse(c.MQTT.URL)
-	switch {
-	case err != nil:
-		ps = append(ps, c.problem("mqtt.url", "%v", err))
-	case u.Host == "":
-		ps = append(ps, c.problem("mqtt.url", "%q has no host:port", c.MQTT.URL))
-	default:
-		switch u.Scheme {
-		case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
+	urls := mqtturl.Split(c.MQTT.URL)
+	if len(urls) == 0 {
+		ps = append(ps, c.problem("mqtt.url", "has no broker URL"))
+	}
+	for _, s := range urls { // one URL, or the nodes of a cluster separated by commas
+		u, err := url.Parse(s)
+		switch {
+		case err != nil:
+			ps = append(ps, c.problem("mqtt.url", "%v", err))
+		case u.Host == "":
+			ps = append(ps, c.problem("mqtt.url", "%q has no host:port", s))
 		default:
-			ps = append(ps, c.problem("mqtt.url", "scheme %q is not tcp, ssl, tls, mqtts, ws or wss", u.Scheme))
+			switch u.Scheme {
+			case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
+			default:
+				ps = append(ps, c.problem("mqtt.url", "scheme %q is not tcp, ssl, tls, mqtts, ws or wss", u.Scheme))
+			}
 		}
 	}
 	if c.MQTT.Username != "" && c.MQTT.PasswordFile == "" {
@@ -313,10 +321,78 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	ps = append(ps, c.chainProblems()...)
 	if len(ps) > 0 {
 		return ps
 	}
 	return nil
+}
+
+// chainProblems checks devices that share a serial port. Only led-display
+// devices may (an RS-485 chain: several screens on one line, told apart by
+// address), and then they must speak one protocol at one baud and have
+// different addresses. Emulated devices get a port of their own. Ports
+// are compared as written: give every device of a chain the same path.
+func (c *Config) chainProblems() []Problem {
+	var ps []Problem
+	first := map[string]int{} // port → the first device on it
+	for i, d := range c.Devices {
+		if d.Port == "" || d.Emulate {
+			continue
+		}
+		j, shared := first[d.Port]
+		if !shared {
+			first[d.Port] = i
+			continue
+		}
+		key := fmt.Sprintf("devices[%d]", i)
+		o := c.Devices[j]
+		if d.Kind != wire.KindLED || o.Kind != wire.KindLED {
+			ps = append(ps, c.problem(key+".port", "%q is also devices[%d]'s port; only %s devices share a port (an RS-485 chain)", d.Port, j, wire.KindLED))
+			continue
+		}
+		if p, q := ledProtocol(d), ledProtocol(o); p != q {
+			ps = append(ps, c.problem(key+".protocol", "%s differs from devices[%d]'s %s on the same port (one RS-485 chain, one protocol)", p, j, q))
+			continue
+		}
+		if d.Baud != o.Baud {
+			ps = append(ps, c.problem(key+".baud", "is %s, devices[%d] on the same port has %s (set the same baud on every screen of the chain, or none)", baudText(d.Baud), j, baudText(o.Baud)))
+		}
+		// Every earlier screen on the port, for the address.
+		for k := j; k < i; k++ {
+			e := c.Devices[k]
+			if e.Port == d.Port && !e.Emulate && e.Kind == wire.KindLED && ledAddress(e) == ledAddress(d) {
+				ps = append(ps, c.problem(key+".address", "%d is also devices[%d]'s on port %q (each screen of a chain needs its own address)", ledAddress(d), k, d.Port))
+				break
+			}
+		}
+	}
+	return ps
+}
+
+// ledProtocol is a led-display's protocol with the driver's default
+// (firmware-agent/drivers/led: onbon-bx5k).
+func ledProtocol(d device.Config) string {
+	if d.Protocol == "" {
+		return "onbon-bx5k"
+	}
+	return d.Protocol
+}
+
+// ledAddress is a led-display's bus address as the driver uses it:
+// address 0 means 1 for Onbon and Modbus.
+func ledAddress(d device.Config) int {
+	if d.Address == 0 && (ledProtocol(d) == "onbon-bx5k" || ledProtocol(d) == "modbus-rtu") {
+		return 1
+	}
+	return d.Address
+}
+
+func baudText(b int) string {
+	if b == 0 {
+		return "none"
+	}
+	return strconv.Itoa(b)
 }
 
 // CheckKinds returns Problems for device kinds lookup does not know.

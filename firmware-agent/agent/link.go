@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -15,6 +14,8 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/servicehall/servicehall/firmware-agent/serialport"
+	"github.com/servicehall/servicehall/internal/mqtturl"
+	"github.com/servicehall/servicehall/internal/secret"
 	"github.com/servicehall/servicehall/wire"
 )
 
@@ -94,19 +95,31 @@ func (l *link) wait(ctx context.Context, clock interface {
 func (a *Agent) credentials() error {
 	m := a.cfg.MQTT
 	if m.PasswordFile != "" {
-		b, err := os.ReadFile(m.PasswordFile)
+		b, err := secret.Read(m.PasswordFile)
 		if err != nil {
 			return fmt.Errorf("mqtt.password_file: %w", err)
 		}
 		a.password = strings.TrimRight(string(b), "\r\n")
 	}
-	u, err := url.Parse(m.URL)
+	us, err := mqtturl.Parse(m.URL)
 	if err != nil {
 		return fmt.Errorf("mqtt.url: %w", err)
 	}
-	switch u.Scheme {
-	case "ssl", "tls", "mqtts", "wss":
-		tc, err := tlsConfig(m.TLS, u.Hostname())
+	// One TLS config serves every URL of the list. Its server name is the
+	// host when there is one host; with several, it is left empty so each
+	// dial checks the certificate against the host it dialled.
+	hosts := map[string]bool{}
+	anyTLS := false
+	for _, u := range us {
+		hosts[u.Hostname()] = true
+		anyTLS = anyTLS || mqtturl.TLS(u)
+	}
+	if anyTLS {
+		host := ""
+		if len(hosts) == 1 {
+			host = us[0].Hostname()
+		}
+		tc, err := tlsConfig(m.TLS, host)
 		if err != nil {
 			return err
 		}
@@ -118,7 +131,9 @@ func (a *Agent) credentials() error {
 func (a *Agent) clientOptions(cn *conn) *mqtt.ClientOptions {
 	m := a.cfg.MQTT
 	o := mqtt.NewClientOptions()
-	o.AddBroker(m.URL)
+	for _, u := range mqtturl.Split(m.URL) { // a cluster's nodes, tried in order
+		o.AddBroker(u)
+	}
 	o.SetClientID(a.id)
 	o.SetCleanSession(false)
 	o.SetAutoReconnect(false)
@@ -165,6 +180,9 @@ func tlsConfig(t TLSConfig, host string) (*tls.Config, error) {
 		tc.RootCAs = pool
 	}
 	if t.CertFile != "" {
+		if err := secret.Check(t.KeyFile); err != nil {
+			return nil, fmt.Errorf("mqtt.tls.key_file: %w", err)
+		}
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("mqtt.tls: %w", err)

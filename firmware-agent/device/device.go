@@ -28,7 +28,10 @@ import (
 // several kinds are fields; anything a single driver needs goes in Options,
 // which the driver decodes strictly with DecodeOptions.
 type Config struct {
-	ID       string            `yaml:"id"`
+	// ID names the device in MQTT topics: [a-z0-9][a-z0-9_-]{0,63},
+	// unique on the agent. Required.
+	ID string `yaml:"id"`
+	// Kind selects the driver (the kinds below). Required.
 	Kind     string            `yaml:"kind"`
 	Port     string            `yaml:"port,omitempty"`     // serial device path (/dev/serial/by-id/...)
 	Baud     int               `yaml:"baud,omitempty"`     // serial rate; 0 = driver default

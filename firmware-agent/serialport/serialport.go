@@ -1,7 +1,9 @@
 // Package serialport opens serial lines for drivers: go.bug.st/serial with
-// an exclusive flock (the library takes none, and two drivers must never
-// share a port), modem-line errors treated as non-fatal (pseudo-terminals
-// refuse them), and a Reopen loop with backoff for unplug/replug.
+// an exclusive flock (the library takes none, and a port has one owner:
+// the screens of an RS-485 chain share it through the led driver's line,
+// never by opening it twice), modem-line errors treated as non-fatal
+// (pseudo-terminals refuse them), and a Reopen loop with backoff for
+// unplug/replug.
 package serialport
 
 import (

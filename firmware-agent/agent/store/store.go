@@ -32,6 +32,7 @@ import (
 // FileName is the database file inside state_dir.
 const FileName = "agent.db"
 
+// schema is version 1 of agent.db (migrate.go).
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
@@ -72,6 +73,16 @@ func Open(ctx context.Context, dir string, now time.Time) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
+	// The outbox holds card events: readable by its owner only. SQLite
+	// gives the -wal and -shm files the database file's mode, so creating
+	// it 0600 first covers all three.
+	f, err := os.OpenFile(filepath.Join(dir, FileName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open state db: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("open state db: %w", err)
+	}
 	dsn := "file:" + filepath.Join(dir, FileName) +
 		"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
@@ -81,9 +92,9 @@ func Open(ctx context.Context, dir string, now time.Time) (*Store, error) {
 	// One connection: writes are serial anyway, and it keeps the pragmas
 	// on the only connection there is.
 	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	if _, err := migrate(ctx, db, migrations); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("state db schema: %w", err)
+		return nil, err
 	}
 	s := &Store{db: db}
 	if err := s.loadMeta(ctx, now); err != nil {

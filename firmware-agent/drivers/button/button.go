@@ -40,13 +40,14 @@ import (
 )
 
 func init() { device.Register(wire.KindButton, New) }
+func init() { device.RegisterOptions(wire.KindButton, Options{}) }
 
 // Options are the button's `options:`.
 type Options struct {
 	debounce.Config `yaml:",inline"`
 	// Offline: issue leased numbers while the controller is unreachable;
 	// default true.
-	Offline *bool `yaml:"offline,omitempty"`
+	Offline *bool `yaml:"offline,omitempty" default:"true" doc:"keep a lease of numbers (hall config leases:) and print leased numbers while the controller is unreachable; announces the lease capability. false: presses always wait for the controller"`
 }
 
 // Button is a running ticket button.

@@ -82,6 +82,7 @@ type hopts struct {
 	openPort device.PortOpener
 	cfg      func(*device.Config)
 	noWait   bool // do not wait for the first idle
+	env      func(*device.Env)
 }
 
 // start makes a pty pair and an emulator, then runs the driver on it.
@@ -131,6 +132,9 @@ func start(t *testing.T, ho hopts) (*harness, *idcardemu.Emulator, *ptypair.Pair
 	}
 	env := device.Env{Log: log, Clock: h.clock, Events: h.events, Status: h.status,
 		OpenPort: open, Secret: testSecret, Hall: "h", Agent: "a"}
+	if ho.env != nil {
+		ho.env(&env)
+	}
 	r, err := newReader(cfg, env)
 	if err != nil {
 		t.Fatal(err)

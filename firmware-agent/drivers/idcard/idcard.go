@@ -21,12 +21,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 
 	"github.com/servicehall/servicehall/firmware-agent/device"
+	"github.com/servicehall/servicehall/firmware-agent/drivers/gpio/pins"
 	"github.com/servicehall/servicehall/firmware-agent/drivers/idcard/gb11643"
 	"github.com/servicehall/servicehall/firmware-agent/drivers/idcard/idcardemu"
 	"github.com/servicehall/servicehall/firmware-agent/drivers/idcard/sam"
@@ -56,6 +58,7 @@ var (
 )
 
 func init() { device.Register(Kind, New) }
+func init() { device.RegisterOptions(Kind, DefaultOpts()) }
 
 // Reader is the driver.
 type Reader struct {
@@ -177,6 +180,27 @@ func (r *Reader) startEmulator(ctx context.Context) (string, func(), error) {
 			r.env.Log.Warn("idcard emulator stopped", "err", err)
 		}
 	})
+	// A person presents the card through a pipe in the device's state dir:
+	// `echo > STATE_DIR/card` (or `echo present`) lifts the card and puts
+	// it back (a new read), `echo remove` takes it out.
+	if r.env.StateDir != "" {
+		wg.Go(func() {
+			err := pins.ServeControl(ctx, filepath.Join(r.env.StateDir, "card"), func(line string) error {
+				switch line {
+				case "", "present":
+					return emu.Swipe(card)
+				case "remove":
+					emu.Remove()
+					return nil
+				}
+				r.env.Log.Warn("idcard emulator control: present or remove", "line_len", len(line))
+				return nil
+			})
+			if err != nil {
+				r.env.Log.Warn("idcard emulator control", "err", err)
+			}
+		})
+	}
 	if c := r.opts.Emulator.Cycle; c > 0 {
 		wg.Go(func() {
 			for serialport.Sleep(ctx, r.env.Clock, c) {

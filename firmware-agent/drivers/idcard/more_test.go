@@ -152,12 +152,13 @@ func optsNode(t *testing.T, s string) yaml.Node {
 func TestCheckTransport(t *testing.T) {
 	raw := device.Config{ID: "r", Kind: Kind, Port: "/dev/x", Options: optsNode(t, "raw: true")}
 	plain := device.Config{ID: "r", Kind: Kind, Port: "/dev/x"}
-	for _, u := range []string{"tls://broker:8883", "ssl://b:8883", "mqtts://b", "wss://b/mqtt"} {
+	for _, u := range []string{"tls://broker:8883", "ssl://b:8883", "mqtts://b", "wss://b/mqtt", "ssl://a:8883, ssl://b:8883"} {
 		if err := CheckTransport(raw, u); err != nil {
 			t.Errorf("%s: %v", u, err)
 		}
 	}
-	for _, u := range []string{"tcp://127.0.0.1:1883", "ws://b", "mqtt://b", "::bad"} {
+	// A cluster list with one plain node is refused: raw data could go there.
+	for _, u := range []string{"tcp://127.0.0.1:1883", "ws://b", "mqtt://b", "::bad", "ssl://a:8883,tcp://b:1883", ""} {
 		if err := CheckTransport(raw, u); !errors.Is(err, ErrRawNeedsTLS) {
 			t.Errorf("%s: %v", u, err)
 		}

@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/servicehall/servicehall/firmware-agent/device"
 	"github.com/servicehall/servicehall/firmware-agent/drivers/idcard/idcardemu"
 	"github.com/servicehall/servicehall/firmware-agent/drivers/idcard/sam"
+	"github.com/servicehall/servicehall/internal/mqtturl"
 )
 
 // Opts are the driver's `options:` in the agent config. Every field has a
@@ -140,15 +140,21 @@ func CheckTransport(cfg device.Config, mqttURL string) error {
 	if !o.Raw {
 		return nil
 	}
-	u, err := url.Parse(mqttURL)
-	if err != nil {
-		return fmt.Errorf("device %s: %w: %v", cfg.ID, ErrRawNeedsTLS, err)
+	// mqtt.url may list several brokers (a cluster): every one must be TLS.
+	parts := mqtturl.Split(mqttURL)
+	if len(parts) == 0 {
+		return fmt.Errorf("device %s: %w: no broker URL", cfg.ID, ErrRawNeedsTLS)
 	}
-	switch strings.ToLower(u.Scheme) {
-	case "tls", "ssl", "tcps", "mqtts", "mqtt+ssl", "wss":
-		return nil
+	for _, p := range parts {
+		u, err := url.Parse(p)
+		if err != nil {
+			return fmt.Errorf("device %s: %w: %v", cfg.ID, ErrRawNeedsTLS, err)
+		}
+		if !mqtturl.TLS(u) {
+			return fmt.Errorf("device %s: %w (got %s://)", cfg.ID, ErrRawNeedsTLS, u.Scheme)
+		}
 	}
-	return fmt.Errorf("device %s: %w (got %s://)", cfg.ID, ErrRawNeedsTLS, u.Scheme)
+	return nil
 }
 
 func (e EmulatorOpts) card() sam.Identity {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"strings"
 
+	"github.com/servicehall/servicehall/displays/layout"
 	"github.com/servicehall/servicehall/firmware-agent/drivers/idcard/sam"
 	"github.com/servicehall/servicehall/wire"
 )
@@ -28,19 +29,10 @@ func MaskID(id string) string {
 }
 
 // MaskName keeps the first and, for three or more characters, the last
-// character: 张三丰 → 张*丰, 欧阳娜娜 → 欧**娜, 张三 → 张*, 张 → *.
-func MaskName(name string) string {
-	r := []rune(name)
-	switch len(r) {
-	case 0:
-		return ""
-	case 1:
-		return "*"
-	case 2:
-		return string(r[0]) + "*"
-	}
-	return string(r[0]) + strings.Repeat("*", len(r)-2) + string(r[len(r)-1])
-}
+// character: 张三丰 → 张*丰, 欧阳娜娜 → 欧**娜, 张三 → 张*, 张 → *. It is
+// the public screens' rule (displays/layout.MaskName), so a masked name
+// reads the same wherever it appears.
+func MaskName(name string) string { return layout.MaskName(name) }
 
 // Sex values in wire.Card.
 const (

@@ -58,6 +58,7 @@ import (
 )
 
 func init() { device.Register(wire.KindKeypad, New) }
+func init() { device.RegisterOptions(wire.KindKeypad, DefaultOptions) }
 
 // Stable status codes.
 const (

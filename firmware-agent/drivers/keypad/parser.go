@@ -37,7 +37,7 @@ type Options struct {
 	// start, finish, pause, resume, transfer). A code is a printable ASCII
 	// word ("N", "NEXT") or one byte in hex ("0x81"). Giving keys replaces
 	// the whole default map.
-	Keys map[string]string `yaml:"keys"`
+	Keys map[string]string `yaml:"keys" default:"N R X S F P C T and NEXT RECALL NOSHOW START FINISH PAUSE RESUME XFER TRANSFER"`
 	// Clear is the key that clears typed digits; default "*".
 	Clear string `yaml:"clear"`
 	// MaxDigits bounds a typed argument; default 6.

@@ -30,8 +30,10 @@ type Driver struct {
 	log     *slog.Logger
 	backoff serialport.Backoff
 
-	mu   sync.Mutex // serialises Apply and the exchange on the line
-	conn *conn
+	lines *lineSet // where the device finds the other screens on its port
+
+	mu   sync.Mutex       // serialises Apply and the exchanges of this screen
+	ln   *line            // nil before Run
 	last *wire.DesiredMsg // re-applied after a reconnect
 
 	stMu   sync.Mutex
@@ -52,7 +54,7 @@ func New(cfg device.Config, env device.Env) (device.Device, error) {
 	if env.Clock == nil {
 		env.Clock = clockwork.NewRealClock()
 	}
-	d := &Driver{cfg: cfg, env: env, s: s, log: env.Log.With("device", cfg.ID), backoff: serialport.DefaultBackoff}
+	d := &Driver{cfg: cfg, env: env, s: s, log: env.Log.With("device", cfg.ID), backoff: serialport.DefaultBackoff, lines: chains}
 	if s.protocol == ProtocolOnbon {
 		d.link = onbonLink{addr: uint16(s.addr)}
 	} else {
@@ -78,38 +80,6 @@ func (d *Driver) Caps() []string {
 	return caps
 }
 
-// conn is an open port with its reader goroutine.
-type conn struct {
-	port device.Port
-	rx   chan []byte
-	dead chan struct{} // closed when the port fails
-	err  error         // why, once dead is closed
-	buf  []byte        // received, not yet matched
-}
-
-func (d *Driver) startConn(p device.Port) *conn {
-	c := &conn{port: p, rx: make(chan []byte, 64), dead: make(chan struct{})}
-	go func() {
-		defer close(c.dead)
-		for {
-			b := make([]byte, 256)
-			n, err := p.Read(b)
-			if n > 0 {
-				select {
-				case c.rx <- b[:n]:
-				default:
-					d.log.Warn("led: receive queue full, dropping bytes", "n", n)
-				}
-			}
-			if err != nil {
-				c.err = err
-				return
-			}
-		}
-	}()
-	return c
-}
-
 func (d *Driver) setStatus(state, code, detail string) {
 	m := wire.DevStatusMsg{State: state, Code: code, Detail: detail}
 	d.stMu.Lock()
@@ -121,9 +91,11 @@ func (d *Driver) setStatus(state, code, detail string) {
 	}
 }
 
-// Run keeps the port open: open, probe, serve until the port fails, back
-// off, reopen. The last desired document is re-applied after every
-// reconnect (a controller loses dynamic areas when it loses power).
+// Run joins the device's line (opening the port if it is the first
+// screen on it) and follows the port's state: when it opens, probe the
+// controller and re-apply the last document (a controller loses dynamic
+// areas when it loses power), then check it every probe interval; when it
+// fails, report offline while the line reopens it.
 func (d *Driver) Run(ctx context.Context) error {
 	path := d.cfg.Port
 	if d.cfg.Emulate {
@@ -133,74 +105,48 @@ func (d *Driver) Run(ctx context.Context) error {
 		}
 		path = p
 	}
-	open := d.env.OpenPort
-	if open == nil {
-		open = func(ctx context.Context, path string, baud int) (device.Port, error) {
-			return serialport.Open(ctx, path, baud)
+	ln, err := d.lines.join(d, path)
+	if err != nil {
+		return err
+	}
+	defer d.lines.leave(ln, d)
+	d.mu.Lock()
+	d.ln = ln
+	d.mu.Unlock()
+	d.setStatus(wire.StateOffline, "", "starting")
+	seen := -1
+	var ticker clockwork.Ticker
+	var tick <-chan time.Time
+	stopTicker := func() {
+		if ticker != nil {
+			ticker.Stop()
+			ticker, tick = nil, nil
 		}
 	}
-	d.setStatus(wire.StateOffline, "", "starting")
-	var wait time.Duration
+	defer stopTicker()
 	for {
-		port, err := open(ctx, path, d.s.baud)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+		st, changed := ln.state()
+		if st.gen != seen {
+			seen = st.gen
+			stopTicker()
+			switch {
+			case st.c != nil:
+				d.connected(ctx)
+				if d.s.probeEvery > 0 {
+					ticker = d.env.Clock.NewTicker(d.s.probeEvery)
+					tick = ticker.Chan()
+				}
+			case st.code != "":
+				d.setStatus(wire.StateOffline, st.code, fmt.Sprint(st.err))
 			}
-			d.setStatus(wire.StateOffline, CodePortGone, err.Error())
-			wait = d.backoff.Next(wait)
-			d.log.Info("led: port unavailable, retrying", "port", path, "in", wait, "err", err)
-			if !serialport.Sleep(ctx, d.env.Clock, wait) {
-				return nil
-			}
-			continue
+			continue // the port may have changed meanwhile
 		}
-		wait = 0
-		c := d.startConn(port)
-		d.mu.Lock()
-		d.conn = c
-		d.mu.Unlock()
-		d.connected(ctx)
-		d.watch(ctx, c)
-		d.mu.Lock()
-		d.conn = nil
-		d.mu.Unlock()
-		port.Close()
-		<-c.dead
-		if ctx.Err() != nil {
+		select {
+		case <-ctx.Done():
 			d.setStatus(wire.StateOffline, "", "stopped")
 			return nil
-		}
-		d.log.Warn("led: port lost", "port", path, "err", c.err)
-		d.setStatus(wire.StateOffline, CodeOffline, fmt.Sprint(c.err))
-		wait = d.backoff.Min
-		if !serialport.Sleep(ctx, d.env.Clock, wait) {
-			return nil
-		}
-	}
-}
-
-// watch waits until the port fails or ctx ends, checking the controller
-// every probe interval: a controller that stopped answering is marked
-// faulty, and one that answers again gets the last document again (it
-// lost its dynamic areas if it lost power).
-func (d *Driver) watch(ctx context.Context, c *conn) {
-	if d.s.probeEvery <= 0 {
-		select {
-		case <-ctx.Done():
-		case <-c.dead:
-		}
-		return
-	}
-	t := d.env.Clock.NewTicker(d.s.probeEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.dead:
-			return
-		case <-t.Chan():
+		case <-changed:
+		case <-tick:
 			d.check(ctx)
 		}
 	}
@@ -293,15 +239,33 @@ func (d *Driver) applyLocked(ctx context.Context, doc wire.DesiredMsg) error {
 }
 
 // exchangeLocked sends one frame and waits for its ACK, resending after a
-// timeout up to the configured retries.
+// timeout up to the configured retries. A screen that is faulty on a
+// shared line gets one try per frame: the other screens wait for every
+// timeout it costs.
 func (d *Driver) exchangeLocked(ctx context.Context, frame []byte) error {
-	c := d.conn
-	if c == nil {
+	ln := d.ln
+	if ln == nil {
 		return &Error{Code: CodeOffline, Err: fmt.Errorf("led %s: %w", d.cfg.ID, ErrOffline)}
 	}
+	tries := d.s.retries + 1
+	if ln.shared() {
+		d.stMu.Lock()
+		faulty := d.status.State == wire.StateFault && d.status.Code == CodeNoReply
+		d.stMu.Unlock()
+		if faulty {
+			tries = 1
+		}
+	}
+	foreign := ln.others(d)
+	r := &request{
+		ctx: ctx, id: d.cfg.ID, frame: frame,
+		match:   func(buf []byte) (reply, string, int) { return d.link.match(buf, foreign) },
+		reply:   d.link.wantsReply(),
+		timeout: d.s.timeout, clock: d.env.Clock, log: d.log,
+	}
 	var err error
-	for range d.s.retries + 1 {
-		if err = d.sendOnce(ctx, c, frame); err == nil || !errors.Is(err, ErrTimeout) {
+	for range tries {
+		if err = ln.do(r); err == nil || !errors.Is(err, ErrTimeout) {
 			break
 		}
 	}
@@ -309,55 +273,6 @@ func (d *Driver) exchangeLocked(ctx context.Context, frame []byte) error {
 		d.setStatus(wire.StateFault, CodeNoReply, err.Error())
 	}
 	return err
-}
-
-func (d *Driver) sendOnce(ctx context.Context, c *conn, frame []byte) error {
-	// Drop whatever came before: a late ACK must not answer this frame.
-	c.buf = c.buf[:0]
-	for drained := false; !drained; {
-		select {
-		case <-c.rx:
-		default:
-			drained = true
-		}
-	}
-	if d.log.Enabled(ctx, slog.LevelDebug) {
-		d.log.Debug("led: tx", "bytes", fmt.Sprintf("% X", frame))
-	}
-	if _, err := c.port.Write(frame); err != nil {
-		return &Error{Code: CodeIO, Err: fmt.Errorf("led %s: write: %w", d.cfg.ID, err)}
-	}
-	if !d.link.wantsReply() {
-		return nil
-	}
-	t := d.env.Clock.NewTimer(d.s.timeout)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return &Error{Code: CodeCanceled, Err: fmt.Errorf("led %s: %w", d.cfg.ID, ctx.Err())}
-		case <-c.dead:
-			return &Error{Code: CodeOffline, Err: fmt.Errorf("led %s: %w: %v", d.cfg.ID, ErrOffline, c.err)}
-		case <-t.Chan():
-			return &Error{Code: CodeTimeout, Err: fmt.Errorf("led %s: %w after %v", d.cfg.ID, ErrTimeout, d.s.timeout)}
-		case b := <-c.rx:
-			c.buf = append(c.buf, b...)
-			r, code, n := d.link.match(c.buf)
-			if d.log.Enabled(ctx, slog.LevelDebug) {
-				d.log.Debug("led: rx", "bytes", fmt.Sprintf("% X", c.buf), "reply", int(r), "code", code)
-			}
-			c.buf = c.buf[n:]
-			switch r {
-			case ack:
-				return nil
-			case nak:
-				return &Error{Code: code, Err: fmt.Errorf("led %s: %w (%s)", d.cfg.ID, ErrNak, code)}
-			}
-			if len(c.buf) > 64<<10 {
-				c.buf = c.buf[:0]
-			}
-		}
-	}
 }
 
 // startEmulator runs ledemu on a new pseudo-terminal for the life of ctx
@@ -371,11 +286,20 @@ func (d *Driver) startEmulator(ctx context.Context) (string, error) {
 	if d.env.StateDir != "" {
 		file := filepath.Join(d.env.StateDir, "led-screen.json")
 		onChange = func(lines []string) {
+			if lines == nil {
+				lines = []string{}
+			}
 			b, _ := json.Marshal(map[string]any{"lines": lines})
 			if err := os.WriteFile(file, b, 0o644); err != nil {
 				d.log.Warn("led: emulator screen file", "err", err)
 			}
 		}
+		// The file exists from the start, showing the idle (blank) panel,
+		// so `cat …/led-screen.json` works before the first call.
+		if err := os.MkdirAll(d.env.StateDir, 0o755); err != nil {
+			d.log.Warn("led: emulator screen file", "err", err)
+		}
+		onChange(nil)
 	}
 	emu, err := ledemu.New(ledemu.Opts{
 		Protocol: d.s.protocol, Address: d.s.addr, Framer: d.s.framer,

@@ -24,7 +24,7 @@ func FuzzMatchReply(f *testing.F) {
 			return
 		}
 		for _, l := range links {
-			r, _, n := l.match(b)
+			r, _, n := l.match(b, nil)
 			if n < 0 || n > len(b) || (r != needMore && n == 0) {
 				t.Fatalf("%T: reply %d consumed %d of %d", l, r, n, len(b))
 			}

@@ -8,6 +8,11 @@
 // a state directory, writes what the emulated panel shows to
 // led-screen.json there, for black-box tests).
 //
+// Several devices with the same port and different addresses are an
+// RS-485 chain: they share one line (line.go), which owns the port and
+// puts one frame on the wire at a time; each screen keeps its own
+// documents, retries and status. See docs/devices.md "RS-485 chains".
+//
 // Apply errors are *Error values with a stable Code ("offline",
 // "timeout", "too_long", "io", "canceled", or the Onbon controller's
 // CmdError code such as "busy"), for reported.code. The desired
@@ -20,7 +25,7 @@
 //     protocol: onbon-bx5k      # onbon-bx5k (default) | modbus-rtu | generic
 //     port: /dev/ttyUSB2
 //     baud: 57600               # default: 57600 Onbon, 9600 otherwise
-//     address: 1                # bus address; 0 = 1 for Onbon and Modbus
+//     address: 1                # bus address; 0 = 1 for Onbon and Modbus; screens sharing a port need their own
 //     window: 8
 //     options:
 //     panel: 128x32           # default 64x16
@@ -48,6 +53,7 @@ import (
 )
 
 func init() { device.Register(wire.KindLED, New) }
+func init() { device.RegisterOptions(wire.KindLED, DefaultOptions()) }
 
 // Protocol names for the config's protocol key.
 const (
@@ -58,12 +64,12 @@ const (
 
 // Options are the driver's keys under options:.
 type Options struct {
-	Panel        string          `yaml:"panel"`
-	ReplyTimeout string          `yaml:"reply_timeout"`
-	Retries      int             `yaml:"retries"`
-	ProbeEvery   string          `yaml:"probe_interval"`
-	ProfileFile  string          `yaml:"profile_file"`
-	Profile      *framer.Profile `yaml:"profile"`
+	Panel        string          `yaml:"panel" doc:"the panel's size in pixels, WIDTHxHEIGHT (16 px characters: 64x16 is 4 characters on 1 line)"`
+	ReplyTimeout string          `yaml:"reply_timeout" default:"500ms (onbon-bx5k), the profile's (generic, modbus-rtu)" doc:"how long to wait for the controller's ACK, a duration up to 1m"`
+	Retries      int             `yaml:"retries" doc:"resends of a frame that got no ACK, 0–10"`
+	ProbeEvery   string          `yaml:"probe_interval" doc:"how often a connected controller is checked, a duration; 0 = never, else at least 1s"`
+	ProfileFile  string          `yaml:"profile_file" doc:"a framer profile in a YAML file of its own (generic and modbus-rtu only; not with profile)"`
+	Profile      *framer.Profile `yaml:"profile" doc:"a framer profile inline: the frame layout of a controller speaking neither Onbon nor the built-in Modbus text profile (displays/framer; generic needs it or profile_file)"`
 }
 
 // DefaultOptions are used for keys the config leaves out.

@@ -550,11 +550,11 @@ func TestOnbonMatchEcho(t *testing.T) {
 	bad[len(bad)-2] ^= 0xFF
 	ackFrame := onbon.Encode(onbon.ReplyHeader(1), onbon.AckData(0))
 	stream := slices.Concat(echo, []byte{0x00, 0x5A}, bad, ackFrame)
-	if r, _, n := l.match(stream); r != ack || n != len(stream) {
+	if r, _, n := l.match(stream, nil); r != ack || n != len(stream) {
 		t.Fatalf("match = %v, consumed %d of %d", r, n, len(stream))
 	}
 	nakFrame := onbon.Encode(onbon.ReplyHeader(1), onbon.AckData(onbon.ErrMemoryVolume))
-	if r, code, _ := l.match(slices.Concat(echo, nakFrame)); r != nak || code != "out_of_memory" {
+	if r, code, _ := l.match(slices.Concat(echo, nakFrame), nil); r != nak || code != "out_of_memory" {
 		t.Fatalf("nak = %v %q", r, code)
 	}
 }

@@ -21,8 +21,10 @@ const (
 // link is one wire protocol: frames out, replies in.
 type link interface {
 	frames(s layout.Screen) ([][]byte, error)
-	// match looks for the answer in buf; code is the NAK's code.
-	match(buf []byte) (r reply, code string, consumed int)
+	// match looks for the answer in buf; code is the NAK's code. foreign
+	// (may be nil) says whether an address is another screen's on the same
+	// line, whose late reply must not be taken for ours.
+	match(buf []byte, foreign func(addr int) bool) (r reply, code string, consumed int)
 	wantsReply() bool
 	canScroll() bool
 	// probe is a frame that checks the controller answers (nil = none).
@@ -68,7 +70,7 @@ func (l onbonLink) frames(s layout.Screen) ([][]byte, error) {
 	return [][]byte{f}, nil
 }
 
-func (l onbonLink) match(buf []byte) (reply, string, int) {
+func (l onbonLink) match(buf []byte, foreign func(addr int) bool) (reply, string, int) {
 	used := 0
 	for {
 		frame, n := onbon.NextFrame(buf[used:])
@@ -86,8 +88,9 @@ func (l onbonLink) match(buf []byte) (reply, string, int) {
 		r, err := onbon.ParseReply(p)
 		// Only the addressed screen answers on a multi-drop bus, so a reply
 		// to the host is taken as ours even if its Src is not our address
-		// (the reply layout is unverified on hardware).
-		if err != nil || (r.Src != l.addr && r.Dst != onbon.AddrHost) {
+		// (the reply layout is unverified on hardware) — unless Src is
+		// another screen of our chain: that is its late reply.
+		if err != nil || (r.Src != l.addr && (r.Dst != onbon.AddrHost || (foreign != nil && foreign(int(r.Src))))) {
 			continue // not a reply, or another screen's
 		}
 		if r.OK {
@@ -111,7 +114,9 @@ func (l profileLink) frames(s layout.Screen) ([][]byte, error) {
 	return l.f.Frames(l.addr, s.Texts())
 }
 
-func (l profileLink) match(buf []byte) (reply, string, int) {
+// match finds the reply by address through the profile (foreign is not
+// needed: the profile's ACK pattern carries the address, or has none).
+func (l profileLink) match(buf []byte, _ func(addr int) bool) (reply, string, int) {
 	r, n := l.f.MatchReply(buf, l.addr)
 	switch r {
 	case framer.Ack:

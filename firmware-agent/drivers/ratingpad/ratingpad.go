@@ -43,6 +43,7 @@ import (
 )
 
 func init() { device.Register(wire.KindRating, New) }
+func init() { device.RegisterOptions(wire.KindRating, DefaultOptions) }
 
 // Stable status codes.
 const (

@@ -21,11 +21,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 
 	"github.com/jonboulle/clockwork"
 
 	"github.com/servicehall/servicehall/firmware-agent/device"
+	"github.com/servicehall/servicehall/firmware-agent/drivers/gpio/pins"
 	"github.com/servicehall/servicehall/firmware-agent/drivers/keypad"
 	"github.com/servicehall/servicehall/firmware-agent/drivers/scanner/scanneremu"
 	"github.com/servicehall/servicehall/firmware-agent/serialport"
@@ -33,6 +35,7 @@ import (
 )
 
 func init() { device.Register(wire.KindScanner, New) }
+func init() { device.RegisterOptions(wire.KindScanner, DefaultOptions) }
 
 // Options are the scanner's `options:`.
 type Options struct {
@@ -107,6 +110,25 @@ func (s *Scanner) Run(ctx context.Context) error {
 		s.mu.Unlock()
 		path = emu.Path()
 		s.log.Info("emulated scanner", "path", path)
+		// A person scans a code through a pipe in the device's state dir:
+		// `echo 'A001' > STATE_DIR/scan` (one code per line).
+		if s.env.StateDir != "" {
+			cctx, ccancel := context.WithCancel(ctx)
+			cdone := make(chan struct{})
+			go func() {
+				defer close(cdone)
+				err := pins.ServeControl(cctx, filepath.Join(s.env.StateDir, "scan"), func(line string) error {
+					if line == "" {
+						return nil
+					}
+					return emu.Scan(line)
+				})
+				if err != nil {
+					s.log.Warn("emulated scanner control", "err", err)
+				}
+			}()
+			defer func() { ccancel(); <-cdone }()
+		}
 	}
 	return keypad.ReadLoop(ctx, keypad.LoopEnv{Env: s.env, Log: s.log, Path: path, Baud: s.cfg.Baud, Backoff: s.backoff},
 		func() {

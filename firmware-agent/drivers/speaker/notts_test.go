@@ -13,14 +13,40 @@ import (
 )
 
 type statusLog struct {
-	mu sync.Mutex
-	s  []wire.DevStatusMsg
+	mu   sync.Mutex
+	s    []wire.DevStatusMsg
+	more chan struct{} // closed and replaced at each status
 }
 
 func (l *statusLog) SetStatus(m wire.DevStatusMsg) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.s = append(l.s, m)
+	if l.more != nil {
+		close(l.more)
+	}
+	l.more = make(chan struct{})
+}
+
+// waitFirst returns once a status was reported (Run's report at start),
+// so that no later speak races with it.
+func (l *statusLog) waitFirst(t *testing.T) {
+	t.Helper()
+	l.mu.Lock()
+	if len(l.s) > 0 {
+		l.mu.Unlock()
+		return
+	}
+	if l.more == nil {
+		l.more = make(chan struct{})
+	}
+	ch := l.more
+	l.mu.Unlock()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the speaker reported no status at start")
+	}
 }
 
 func (l *statusLog) all() []wire.DevStatusMsg {
@@ -65,6 +91,7 @@ func TestNoTTSBinary(t *testing.T) {
 			return nil
 		}
 		runSpeaker(t, s)
+		st.waitFirst(t) // Run's report at start, before any speak
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		// Run reports at start; Handle checks again either way.
@@ -105,7 +132,7 @@ func TestNoTTSFoundOnFailure(t *testing.T) {
 	s, st := speakerWithStatus(t, withOpts(t, device.Config{ID: "spk"}, "{play_cmd: [sh], tts_cmd: sh}"))
 	s.dir = t.TempDir()
 	s.o.TTSCmd = filepath.Join(t.TempDir(), "gone")
-	res := s.say(context.Background(), &job{text: "请A001号", voice: "x"})
+	res := s.say(context.Background(), &job{parts: []part{{text: "请A001号", voice: "x"}}})
 	if res.Status != wire.AckFailed || res.Code != CodeNoTTS {
 		t.Fatalf("render without binary: %+v", res)
 	}

@@ -1,24 +1,32 @@
 // Package speaker is a zone's voice call-out (语音叫号): one device = one
-// zone's announcement queue. cmd/speak {text, lang} is queued; the queue
+// zone's announcement queue. cmd/speak {text, lang, voice, segments} is
+// queued (segments: one text per language, spoken in order as one
+// announcement — a zone announcing in Cantonese then Mandarin); the queue
 // plays in order, never two at once, drops a text already waiting (the
 // duplicate shares the queued one's outcome), and drops announcements whose
 // command expired while they waited (a call announced minutes late sends
 // people to the wrong window). Handle("speak") returns Done once played.
 //
-// Text is made speakable digit by digit ("A001" → "A零零一号") and refused
+// Text is made speakable digit by digit in its language ("A001" →
+// "A零零一号" in zh and yue, "A zero zero one" in en) and refused
 // when it looks like it holds an ID number (a run of 15+ digits); full
 // names never reach the agent (hallctl sends numbers and windows only).
 //
 // Two ways to make sound, per options:
 //
-//   - espeak-ng (default): `espeak-ng -v cmn-latn-pinyin -w FILE TEXT`
-//     (not -v cmn, which reads pinyin with English rules), then play_cmd
-//     FILE, default ["aplay", "-q"].
+//   - espeak-ng (default): `espeak-ng -v VOICE -w FILE TEXT`, then
+//     play_cmd FILE, default ["aplay", "-q"]. VOICE is, in order: the
+//     board's own voices[lang] option, the voice the command names (the
+//     hall config's choice), the default for the lang (zh: cmn-latn-pinyin
+//     — not cmn, which reads pinyin with English rules —, yue: yue, en: en).
 //   - recorded clips: clips_dir holds WAV clips of one PCM format named by
 //     what they say: 0.wav … 9.wav (or 零.wav …), A.wav … Z.wav, 号.wav,
 //     phrases like 请.wav, 到.wav, 窗口办理.wav. The text is cut greedily
 //     into the longest clips (spaces and punctuation are skipped) and the
 //     clips are joined in Go; a missing piece fails with clip_missing.
+//     Clips are one language's recordings and take no voice: a zone that
+//     announces in several languages needs espeak-ng (or clips for every
+//     word of every language).
 //
 // Config:
 //
@@ -59,6 +67,7 @@ import (
 )
 
 func init() { device.Register(wire.KindSpeaker, New) }
+func init() { device.RegisterOptions(wire.KindSpeaker, DefaultOptions) }
 
 // Stable result codes.
 const (
@@ -89,9 +98,11 @@ type Options struct {
 	PlayCmd []string `yaml:"play_cmd"`
 	// TTSCmd is the espeak-ng binary; default "espeak-ng".
 	TTSCmd string `yaml:"tts_cmd"`
-	// Voices map the speak command's lang to an espeak-ng voice; default
-	// {zh: cmn-latn-pinyin, en: en}. An empty lang is zh.
-	Voices map[string]string `yaml:"voices"`
+	// Voices map the speak command's lang to an espeak-ng voice on this
+	// board, ahead of the voice the command names; the langs not listed
+	// take the command's voice or the default (DefaultVoices). An empty
+	// lang is zh.
+	Voices map[string]string `yaml:"voices" default:"{zh: cmn-latn-pinyin, yue: yue, en: en}"`
 	// ClipsDir switches to recorded clips (see the package doc).
 	ClipsDir string `yaml:"clips_dir"`
 	// PlayTimeoutS bounds rendering plus playing one announcement; default 30.
@@ -104,18 +115,26 @@ type Options struct {
 // DefaultOptions are the defaults.
 var DefaultOptions = Options{
 	PlayCmd: []string{"aplay", "-q"}, TTSCmd: "espeak-ng",
-	Voices:       map[string]string{"zh": "cmn-latn-pinyin", "en": "en"},
 	PlayTimeoutS: 30, MaxQueue: 32,
 }
+
+// DefaultVoices are the espeak-ng voices of the langs a hall announces in
+// when neither the board's options nor the command name one.
+var DefaultVoices = map[string]string{"zh": "cmn-latn-pinyin", "cmn": "cmn-latn-pinyin", "yue": "yue", "en": "en"}
 
 // CodeQueueFull is returned when MaxQueue announcements already wait.
 const CodeQueueFull = "queue_full"
 
 type job struct {
-	text     string // normalised
-	voice    string
+	parts    []part    // spoken in order
 	deadline time.Time // zero: none
 	waiters  []chan device.Result
+}
+
+// part is one language's text of an announcement, normalised, and the
+// voice that says it.
+type part struct {
+	text, voice string
 }
 
 // Stats count announcements.
@@ -153,14 +172,15 @@ type Speaker struct {
 // when first used, so a missing aplay does not stop the agent).
 func New(cfg device.Config, env device.Env) (device.Device, error) {
 	o := DefaultOptions
-	o.Voices = nil
 	if err := cfg.DecodeOptions(&o); err != nil {
 		return nil, err
 	}
-	if o.Voices == nil {
-		o.Voices = DefaultOptions.Voices
-	}
 	var errs []error
+	for lang, v := range o.Voices {
+		if v == "" || !wire.ValidVoice(v) {
+			errs = append(errs, fmt.Errorf("voices.%s: %q is not an espeak-ng voice name", lang, v))
+		}
+	}
 	if len(o.PlayCmd) == 0 || o.PlayCmd[0] == "" {
 		errs = append(errs, errors.New("play_cmd is empty"))
 	}
@@ -210,24 +230,24 @@ func (s *Speaker) Handle(ctx context.Context, name string, args []byte) device.R
 	if err := wire.DecodeArgs(args, &a); err != nil {
 		return device.Rejected(CodeBadArgs, err)
 	}
-	if err := Check(a.Text); err != nil {
-		s.count(func(st *Stats) { st.Refused++ })
-		code := CodePersonalData
-		if errors.Is(err, ErrTooLong) {
-			code = CodeTooLong
+	var parts []part
+	for _, g := range a.Parts() {
+		if err := Check(g.Text); err != nil {
+			s.count(func(st *Stats) { st.Refused++ })
+			code := CodePersonalData
+			if errors.Is(err, ErrTooLong) {
+				code = CodeTooLong
+			}
+			// Never log the text itself: it was refused for what it may hold.
+			s.log.Warn("announcement refused", "code", code)
+			return device.Rejected(code, err)
 		}
-		// Never log the text itself: it was refused for what it may hold.
-		s.log.Warn("announcement refused", "code", code)
-		return device.Rejected(code, err)
-	}
-	lang := strings.ToLower(a.Lang)
-	if lang == "" {
-		lang = "zh"
-	}
-	lang, _, _ = strings.Cut(lang, "-")
-	voice, ok := s.o.Voices[lang]
-	if !ok && s.o.ClipsDir == "" {
-		return device.Rejected(CodeUnknownLang, fmt.Errorf("no voice for lang %q", a.Lang))
+		lang := Lang(g.Lang)
+		voice, ok := s.voice(lang, g.Voice)
+		if !ok && s.o.ClipsDir == "" {
+			return device.Rejected(CodeUnknownLang, fmt.Errorf("no voice for lang %q", g.Lang))
+		}
+		parts = append(parts, part{text: NormalizeLang(g.Text, lang), voice: voice})
 	}
 	if err := s.ttsCheck(); err != nil {
 		s.setTTS(err)
@@ -237,7 +257,7 @@ func (s *Speaker) Handle(ctx context.Context, name string, args []byte) device.R
 	s.setTTS(nil)
 	deadline, _ := ctx.Deadline()
 	res := make(chan device.Result, 1)
-	j, r, ok := s.enqueue(Normalize(a.Text), voice, deadline, res)
+	j, r, ok := s.enqueue(parts, deadline, res)
 	if !ok {
 		return r
 	}
@@ -270,11 +290,39 @@ func (s *Speaker) Handle(ctx context.Context, name string, args []byte) device.R
 	return device.Failed(CodeCancelled, ctx.Err())
 }
 
-func (s *Speaker) enqueue(text, voice string, deadline time.Time, res chan device.Result) (*job, device.Result, bool) {
+// Lang is a speak command's lang as the speaker keys its voices: lower
+// case, without a region ("zh-CN" → "zh"), "zh" when empty. "zh-yue" is
+// Cantonese.
+func Lang(l string) string {
+	l = strings.ToLower(l)
+	if l == "" {
+		return "zh"
+	}
+	if l == "zh-yue" || strings.HasPrefix(l, "yue") {
+		return "yue"
+	}
+	l, _, _ = strings.Cut(l, "-")
+	return l
+}
+
+// voice is the espeak-ng voice for lang: the board's own option, else the
+// one the command names, else the default.
+func (s *Speaker) voice(lang, named string) (string, bool) {
+	if v, ok := s.o.Voices[lang]; ok {
+		return v, true
+	}
+	if named != "" {
+		return named, true
+	}
+	v, ok := DefaultVoices[lang]
+	return v, ok
+}
+
+func (s *Speaker) enqueue(parts []part, deadline time.Time, res chan device.Result) (*job, device.Result, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, q := range s.queue {
-		if q.text == text && q.voice == voice {
+		if slices.Equal(q.parts, parts) {
 			q.waiters = append(q.waiters, res)
 			if q.deadline.IsZero() || deadline.IsZero() {
 				q.deadline = time.Time{}
@@ -289,7 +337,7 @@ func (s *Speaker) enqueue(text, voice string, deadline time.Time, res chan devic
 		s.stats.Failed++
 		return nil, device.Failed(CodeQueueFull, fmt.Errorf("%d announcements waiting", len(s.queue))), false
 	}
-	j := &job{text: text, voice: voice, deadline: deadline, waiters: []chan device.Result{res}}
+	j := &job{parts: parts, deadline: deadline, waiters: []chan device.Result{res}}
 	s.queue = append(s.queue, j)
 	select {
 	case s.wake <- struct{}{}:
@@ -385,51 +433,72 @@ func (s *Speaker) stop() {
 	s.queue = nil
 }
 
+// say renders every part of j, then plays them in order, one after the
+// other, as one announcement.
 func (s *Speaker) say(ctx context.Context, j *job) device.Result {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.o.PlayTimeoutS)*time.Second)
 	defer cancel()
-	f, err := os.CreateTemp(s.dir, "say-*.wav")
-	if err != nil {
-		return device.Failed(CodeTTSFailed, err)
-	}
-	wav := f.Name()
-	f.Close()
-	defer os.Remove(wav)
-	if err := s.render(ctx, j.text, j.voice, wav); err != nil {
-		if errors.Is(err, errPlayedToNowhere) {
-			return device.Done
+	var wavs []string
+	defer func() {
+		for _, w := range wavs {
+			os.Remove(w)
 		}
-		var c coded
-		if errors.As(err, &c) {
-			if c.code == CodeNoTTS {
-				s.setTTS(err)
+	}()
+	for _, p := range j.parts {
+		f, err := os.CreateTemp(s.dir, "say-*.wav")
+		if err != nil {
+			return device.Failed(CodeTTSFailed, err)
+		}
+		wav := f.Name()
+		f.Close()
+		wavs = append(wavs, wav)
+		if err := s.render(ctx, p.text, p.voice, wav); err != nil {
+			if errors.Is(err, errPlayedToNowhere) {
+				return device.Done
 			}
-			return device.Failed(c.code, err)
+			var c coded
+			if errors.As(err, &c) {
+				if c.code == CodeNoTTS {
+					s.setTTS(err)
+				}
+				return device.Failed(c.code, err)
+			}
+			return device.Failed(CodeTTSFailed, err)
 		}
-		return device.Failed(CodeTTSFailed, err)
 	}
 	// Rendering takes time too: check the expiry once more before speaking.
 	if !j.deadline.IsZero() && !s.env.Clock.Now().Before(j.deadline) {
 		return device.Result{Status: wire.AckExpired, Code: CodeExpired, Err: "expired while rendering"}
 	}
-	if err := s.play(ctx, wav); err != nil {
-		if errors.Is(err, errPlayedToNowhere) {
-			return device.Done
+	for _, wav := range wavs {
+		if r, ok := s.playOne(ctx, wav); !ok {
+			return r
 		}
-		if s.cfg.Emulate && ctx.Err() == nil {
-			// A demo machine often has aplay but no sound card.
-			if _, seen := s.warned.LoadOrStore("play-failed", true); !seen {
-				s.log.Warn("player failed; emulated speaker plays to nowhere", "err", err)
-			}
-			return device.Done
-		}
-		var c coded
-		if errors.As(err, &c) {
-			return device.Failed(c.code, err)
-		}
-		return device.Failed(CodePlayFailed, err)
 	}
 	return device.Done
+}
+
+// playOne plays one rendered part; ok is false when the announcement
+// ends here with r (a failure, or an emulated speaker without a player).
+func (s *Speaker) playOne(ctx context.Context, wav string) (r device.Result, ok bool) {
+	err := s.play(ctx, wav)
+	switch {
+	case err == nil:
+		return device.Done, true
+	case errors.Is(err, errPlayedToNowhere):
+		return device.Done, false
+	case s.cfg.Emulate && ctx.Err() == nil:
+		// A demo machine often has aplay but no sound card.
+		if _, seen := s.warned.LoadOrStore("play-failed", true); !seen {
+			s.log.Warn("player failed; emulated speaker plays to nowhere", "err", err)
+		}
+		return device.Done, false
+	}
+	var c coded
+	if errors.As(err, &c) {
+		return device.Failed(c.code, err), false
+	}
+	return device.Failed(CodePlayFailed, err), false
 }
 
 // ttsCheck reports why the speaker cannot make speech, or nil.

@@ -66,3 +66,34 @@ func spell(d string) string {
 	}
 	return b.String()
 }
+
+var englishDigit = [10]string{"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+
+// NormalizeLang makes text speakable in lang (as Lang keys it): zh and
+// yue as Normalize (hanzi digits, which the Cantonese voice reads in
+// Cantonese); en reads a ticket number letter and digit by digit ("A001"
+// → "A zero zero one") and leaves other numbers to the voice ("window 12"
+// is "twelve"); other langs are left as they are.
+func NormalizeLang(text, lang string) string {
+	switch lang {
+	case "zh", "cmn", "yue":
+		return Normalize(text)
+	case "en":
+		return ticketRe.ReplaceAllStringFunc(text, func(m string) string {
+			sm := ticketRe.FindStringSubmatch(m)
+			var b strings.Builder
+			for _, r := range strings.ToUpper(sm[1]) {
+				b.WriteRune(r)
+				b.WriteByte(' ')
+			}
+			for i := 0; i < len(sm[2]); i++ {
+				if i > 0 {
+					b.WriteByte(' ')
+				}
+				b.WriteString(englishDigit[sm[2][i]-'0'])
+			}
+			return b.String()
+		})
+	}
+	return text
+}

@@ -16,34 +16,34 @@ import (
 type Options struct {
 	// Model names a preset of capabilities (see Presets): "generic"
 	// (default), "generic-58", "emulator". The keys below override it.
-	Model string `yaml:"model"`
+	Model string `yaml:"model" default:"generic"`
 	// WidthMM is the paper width: 58 or 80 (default 80).
-	WidthMM int `yaml:"width_mm"`
+	WidthMM int `yaml:"width_mm" default:"the model's (80)"`
 	// QR is "native" (GS ( k, default) or "raster" (GS v 0 image, for
 	// printers without 2-D code support).
-	QR string `yaml:"qr"`
+	QR string `yaml:"qr" default:"the model's (native)"`
 	// Font is what the resident font covers: gb2312, gbk (default) or
 	// gb18030 (4-byte codes too). Characters outside it print as '?'.
-	Font string `yaml:"font"`
+	Font string `yaml:"font" default:"the model's (gbk)"`
 	// QRSize is the QR module size in dots, 1..16 (default 6).
-	QRSize int `yaml:"qr_size"`
+	QRSize int `yaml:"qr_size" default:"6"`
 	// QREC is the QR error correction: L, M (default), Q or H.
-	QREC string `yaml:"qr_ec"`
+	QREC string `yaml:"qr_ec" default:"M"`
 	// FeedLines are fed before the cut (default 3).
-	FeedLines int `yaml:"feed_lines"`
+	FeedLines int `yaml:"feed_lines" default:"3"`
 	// Timezone is the hall's zone for the printed time (default
 	// Asia/Shanghai; UTC+8 if the zone database is missing).
-	Timezone string `yaml:"timezone"`
+	Timezone string `yaml:"timezone" default:"Asia/Shanghai"`
 	// ASB turns on Automatic Status Back (GS a 15) so faults are reported
 	// as they happen, not only at the next poll. Off by default: not every
 	// model implements it.
-	ASB bool `yaml:"asb"`
+	ASB bool `yaml:"asb" default:"false"`
 	// PollS is the status poll period in seconds (default 5).
-	PollS float64 `yaml:"poll_s"`
+	PollS float64 `yaml:"poll_s" default:"5"`
 	// ReplyTimeoutMS bounds a DLE EOT status reply (default 1000).
-	ReplyTimeoutMS int `yaml:"reply_timeout_ms"`
+	ReplyTimeoutMS int `yaml:"reply_timeout_ms" default:"1000"`
 	// JobTimeoutS bounds printing a job until GS r 1 answers (default 20).
-	JobTimeoutS float64 `yaml:"job_timeout_s"`
+	JobTimeoutS float64 `yaml:"job_timeout_s" default:"20"`
 }
 
 // Presets are starting points per printer model. Which Chinese models

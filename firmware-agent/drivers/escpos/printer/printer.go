@@ -37,6 +37,7 @@ import (
 )
 
 func init() { device.Register(wire.KindPrinter, New) }
+func init() { device.RegisterOptions(wire.KindPrinter, Options{}) }
 
 // Codes of failed acks and statuses besides the escpos status codes.
 const (

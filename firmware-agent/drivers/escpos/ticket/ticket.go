@@ -110,6 +110,9 @@ func (r *renderer) ticket(f wire.PrintFields) {
 		}
 	}
 	r.qr(f.QR)
+	if f.Check != "" {
+		r.lines("评价核验码 Check: "+f.Check, 1)
+	}
 	if t := r.when(f.IssuedAt); t != "" {
 		r.lines(t, 1)
 	}
@@ -127,6 +130,7 @@ func (r *renderer) receipt(f wire.PrintFields) {
 	r.field("事项：", f.Item)
 	r.field("号码：", f.Number)
 	r.field("流水号：", f.Serial)
+	r.field("查询码：", f.Check)
 	r.field("办理窗口：", f.WindowHint)
 	r.field("时间：", r.when(f.IssuedAt))
 	if f.QR != "" {

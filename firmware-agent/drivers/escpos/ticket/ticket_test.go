@@ -94,6 +94,16 @@ func TestReceipt(t *testing.T) {
 	if !bytes.Contains(got, want) {
 		t.Errorf("serial line missing: % X", got)
 	}
+	// The case's check code (the public look-up needs it) is printed
+	// under the serial.
+	if want, _ := escpos.FontGBK.Encode("查询码：" + "12345678"); bytes.Contains(got, want) {
+		t.Error("a check code printed without one in the fields")
+	}
+	f.Check = "12345678"
+	got, err = Render(wire.Print{Template: wire.TemplateReceipt, Fields: f}, l)
+	if want, _ := escpos.FontGBK.Encode("查询码：12345678"); err != nil || !bytes.Contains(got, want) {
+		t.Errorf("check code line missing: %v % X", err, got)
+	}
 	// Bad args are refused, not printed.
 	if _, err := Render(wire.Print{Template: "menu"}, l); err == nil {
 		t.Error("unknown template accepted")

@@ -273,9 +273,9 @@ var _ gpio.PinIn = (*Pin)(nil)
 
 // Config is the YAML form of Opts, for a driver's `options:`.
 type Config struct {
-	ConfirmMS  int  `yaml:"confirm_ms"`  // default 30
-	LockoutMS  int  `yaml:"lockout_ms"`  // default 500
-	ActiveHigh bool `yaml:"active_high"` // default false: pressed reads Low, pull-up bias
+	ConfirmMS  int  `yaml:"confirm_ms" default:"30" doc:"how long (ms) a new level must hold before it counts, 0–1000; 20–50 suits push buttons"`
+	LockoutMS  int  `yaml:"lockout_ms" default:"500" doc:"how long (ms) after a press the line is ignored (bounce, a double tap), 0–10000; 300–1000 suits people"`
+	ActiveHigh bool `yaml:"active_high" default:"false" doc:"pressed reads High (pull-down bias); false: pressed reads Low with the pull-up bias (buttons to ground)"`
 }
 
 // Opts converts c, validating the ranges.

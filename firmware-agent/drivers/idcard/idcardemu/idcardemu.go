@@ -81,6 +81,7 @@ type Emulator struct {
 	drop    int
 	delay   time.Duration
 	served  int
+	lifted  int // finds still to answer "no card" (Swipe)
 }
 
 // New returns an emulator with no card.
@@ -117,6 +118,20 @@ func (e *Emulator) Present(card sam.Identity) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.card, e.text, e.state = card, text, present
+	return nil
+}
+
+// Swipe lifts the card out of the field and puts it (or another) back,
+// as a person presenting their card again: the next find answers "no
+// card", then the card is found and read anew.
+func (e *Emulator) Swipe(card sam.Identity) error {
+	text, err := sam.EncodeText(card)
+	if err != nil {
+		return fmt.Errorf("present card: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.card, e.text, e.state, e.lifted = card, text, present, 1
 	return nil
 }
 
@@ -309,6 +324,10 @@ func (e *Emulator) reply(c sam.Command) sam.Reply {
 	case c.Is(sam.CmdSAMID):
 		return sam.Reply{SW3: sam.StatusOK, Data: []byte("EMULATED-SAM-0001")[:16]}
 	case c.Is(sam.CmdFind):
+		if e.lifted > 0 {
+			e.lifted--
+			return sam.Reply{SW3: sam.StatusNoCard}
+		}
 		if e.state == present || e.state == found || e.state == selected {
 			e.state = found
 			return sam.Reply{SW3: sam.StatusFound, Data: make([]byte, 4)}

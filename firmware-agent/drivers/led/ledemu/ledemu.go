@@ -5,6 +5,8 @@
 // protocol defines, and keeps what the panel "shows" for tests and the
 // demo hall. Faults can be injected: garbage bytes before replies, slow
 // replies, missing replies, NACKs and an unplugged (silent) controller.
+// A Bus puts several controllers with different addresses on one line,
+// as screens on an RS-485 chain are.
 //
 // The Onbon reply layout is an assumption (see onbon.ParseReply): the
 // emulator answers A0 00 00 00 00 (ACK) or A0 01 <CmdError> 00 00.
@@ -232,6 +234,15 @@ func (e *Emulator) notifyLocked() {
 // ends, a blocked read is released with a read deadline if rw has one, or
 // by closing rw.
 func (e *Emulator) Serve(ctx context.Context, rw io.ReadWriter) error {
+	var buf []byte
+	return serveLine(ctx, rw, func(chunk []byte) {
+		buf = e.feed(ctx, rw, buf, chunk)
+	})
+}
+
+// serveLine reads rw until ctx ends or rw fails, handing every chunk read
+// to got.
+func serveLine(ctx context.Context, rw io.ReadWriter, got func(chunk []byte)) error {
 	stop := context.AfterFunc(ctx, func() {
 		if d, ok := rw.(interface{ SetReadDeadline(time.Time) error }); ok && d.SetReadDeadline(time.Now()) == nil {
 			return
@@ -241,7 +252,6 @@ func (e *Emulator) Serve(ctx context.Context, rw io.ReadWriter) error {
 		}
 	})
 	defer stop()
-	var buf []byte
 	chunk := make([]byte, 512)
 	for {
 		n, err := rw.Read(chunk)
@@ -249,19 +259,7 @@ func (e *Emulator) Serve(ctx context.Context, rw io.ReadWriter) error {
 			return nil
 		}
 		if n > 0 {
-			e.mu.Lock()
-			unplugged := e.faults.Unplug
-			if unplugged {
-				e.lost += n
-				e.notifyLocked()
-			} else {
-				e.rx = append(e.rx, chunk[:n]...)
-			}
-			e.mu.Unlock()
-			if !unplugged {
-				buf = append(buf, chunk[:n]...)
-				buf = e.process(ctx, rw, buf)
-			}
+			got(chunk[:n])
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -270,6 +268,72 @@ func (e *Emulator) Serve(ctx context.Context, rw io.ReadWriter) error {
 			return fmt.Errorf("ledemu: read: %w", err)
 		}
 	}
+}
+
+// feed takes bytes read from the line: buf is what is not yet handled, and
+// the rest is returned. An unplugged controller ignores them.
+func (e *Emulator) feed(ctx context.Context, w io.Writer, buf, chunk []byte) []byte {
+	e.mu.Lock()
+	unplugged := e.faults.Unplug
+	if unplugged {
+		e.lost += len(chunk)
+		e.notifyLocked()
+	} else {
+		e.rx = append(e.rx, chunk...)
+	}
+	e.mu.Unlock()
+	if unplugged {
+		return buf
+	}
+	return e.process(ctx, w, append(buf, chunk...))
+}
+
+// Bus is several emulated controllers on one line, as on an RS-485 chain:
+// every controller sees every byte and answers only the frames addressed
+// to it, so one silenced (SetFaults Unplug or Drop) leaves the others
+// answering.
+type Bus struct {
+	screens []*Emulator
+}
+
+// NewBus puts controllers of one protocol with different addresses on one
+// line.
+func NewBus(screens ...*Emulator) (*Bus, error) {
+	if len(screens) == 0 {
+		return nil, errors.New("ledemu: a bus needs a controller")
+	}
+	seen := map[int]bool{}
+	for _, e := range screens {
+		if e.o.Protocol != screens[0].o.Protocol {
+			return nil, fmt.Errorf("ledemu: bus mixes %s and %s", screens[0].o.Protocol, e.o.Protocol)
+		}
+		if seen[e.o.Address] {
+			return nil, fmt.Errorf("ledemu: two controllers at address %d", e.o.Address)
+		}
+		seen[e.o.Address] = true
+	}
+	return &Bus{screens: screens}, nil
+}
+
+// Screen returns the controller at addr (nil if none).
+func (b *Bus) Screen(addr int) *Emulator {
+	for _, e := range b.screens {
+		if e.o.Address == addr {
+			return e
+		}
+	}
+	return nil
+}
+
+// Serve speaks for every controller on rw until ctx ends or rw fails (as
+// Emulator.Serve). Replies go out one at a time, in frame order.
+func (b *Bus) Serve(ctx context.Context, rw io.ReadWriter) error {
+	bufs := make([][]byte, len(b.screens))
+	return serveLine(ctx, rw, func(chunk []byte) {
+		for i, e := range b.screens {
+			bufs[i] = e.feed(ctx, rw, bufs[i], chunk)
+		}
+	})
 }
 
 // process handles every complete frame in buf and returns the rest.

@@ -3,6 +3,7 @@ package ledemu
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -172,4 +173,77 @@ func FuzzEmulatorInput(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A bus of three Onbon controllers on one line: each frame reaches and is
+// answered by the screen it addresses only; a silenced screen leaves the
+// other two answering; a bus refuses a shared address or mixed protocols.
+func TestBus(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var screens []*Emulator
+	for _, a := range []int{1, 2, 3} {
+		e, err := New(Opts{Protocol: Onbon, Address: a})
+		if err != nil {
+			t.Fatal(err)
+		}
+		screens = append(screens, e)
+	}
+	bus, err := NewBus(screens...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, b := net.Pipe()
+	done := make(chan struct{})
+	go func() { defer close(done); _ = bus.Serve(ctx, b) }()
+	defer func() { cancel(); c.Close(); <-done }()
+
+	show := func(addr uint16, s string) []byte {
+		cmd, _ := onbon.DynamicArea(nil, onbon.Area{Width: 64, Height: 16, DisplayMode: onbon.DisplayStatic, Text: textenc.Encode(textenc.GB2312, s)})
+		return cmd.Frame(onbon.DefaultHeader(addr))
+	}
+	for _, a := range []uint16{1, 2, 3} {
+		if _, err := c.Write(show(a, fmt.Sprintf("A00%d", a))); err != nil {
+			t.Fatal(err)
+		}
+		if p := readFrame(t, c); p.Src != a || p.Dst != onbon.AddrHost {
+			t.Fatalf("frame to %d answered by %d", a, p.Src)
+		}
+	}
+	for _, a := range []int{1, 2, 3} {
+		if got := bus.Screen(a).Lines(); !slices.Equal(got, []string{fmt.Sprintf("A00%d", a)}) {
+			t.Fatalf("screen %d shows %q", a, got)
+		}
+	}
+
+	bus.Screen(2).SetFaults(Faults{Unplug: true})
+	if _, err := c.Write(slices.Concat(show(2, "B002"), show(3, "B003"))); err != nil {
+		t.Fatal(err)
+	}
+	if p := readFrame(t, c); p.Src != 3 { // the first reply on the line is 3's
+		t.Fatalf("reply from %d, want 3", p.Src)
+	}
+	if err := bus.Screen(3).WaitLines(ctx, []string{"B003"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := bus.Screen(2).Lines(); !slices.Equal(got, []string{"A002"}) || bus.Screen(2).Lost() == 0 {
+		t.Fatalf("silenced screen shows %q, lost %d bytes", got, bus.Screen(2).Lost())
+	}
+
+	if _, err := NewBus(screens[0], screens[0]); err == nil {
+		t.Fatal("two controllers at one address accepted")
+	}
+	m, _ := New(Opts{Protocol: Modbus, Address: 5, Framer: mustModbus(t)})
+	if _, err := NewBus(screens[0], m); err == nil {
+		t.Fatal("mixed protocols accepted")
+	}
+}
+
+func mustModbus(t *testing.T) *framer.Framer {
+	t.Helper()
+	f, err := framer.Compile(framer.ModbusRTUText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
