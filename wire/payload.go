@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 )
@@ -79,12 +81,89 @@ type CardRaw struct {
 	ID   string `json:"id"`
 }
 
-// Check validates a Card.
+// Check validates a Card: masked forms only (docs/devices.md). id_hash is
+// 64 lower-case hex digits; masked_id hides at least the birth date
+// (positions 7–14 of an 18-character ID: 110105********002X) or is wholly
+// masked; masked_name is its own mask (layout.MaskName's rule: 张*, 张*三),
+// never a full name; birth_year is 0 or 1900–2100. The errors never quote
+// the values (they may be a raw ID number or name).
 func (c Card) Check() error {
-	if c.IDHash == "" {
-		return errors.New("card.id_hash is empty")
+	if !idHashPattern.MatchString(c.IDHash) {
+		return errors.New("card.id_hash is not 64 lower-case hex digits")
+	}
+	if !maskedID(c.MaskedID) {
+		return errors.New("card.masked_id does not hide the birth date (positions 7-14 must be '*')")
+	}
+	if !maskedName(c.MaskedName) {
+		return errors.New("card.masked_name is not masked")
+	}
+	if c.BirthYear != 0 && (c.BirthYear < 1900 || c.BirthYear > 2100) {
+		return errors.New("card.birth_year is outside 1900..2100")
+	}
+	if c.Sex != "" && c.Sex != "M" && c.Sex != "F" {
+		return errors.New("card.sex is not M or F")
+	}
+	if c.ValidTo != "" && c.ValidTo != "long-term" && !validToPattern.MatchString(c.ValidTo) {
+		return errors.New("card.valid_to is not a date or long-term")
 	}
 	return nil
+}
+
+var (
+	idHashPattern  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	validToPattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+)
+
+// maskedID reports whether s is a masked ID number: empty, wholly masked
+// (at most 18 '*'), or 18 characters of digits, X and '*' with positions
+// 7–14 (the birth date) masked.
+func maskedID(s string) bool {
+	if s == "" {
+		return true
+	}
+	if len(s) <= 18 && strings.Trim(s, "*") == "" {
+		return true
+	}
+	if len(s) != 18 {
+		return false
+	}
+	for i := 0; i < 18; i++ {
+		ch := s[i]
+		switch {
+		case i >= 6 && i < 14:
+			if ch != '*' {
+				return false
+			}
+		case ch == '*', ch >= '0' && ch <= '9', ch == 'X':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// maskedName reports whether s equals its own mask by the rule of the
+// public screens (displays/layout.MaskName): first character kept, the
+// last kept from three characters on, the rest '*'.
+func maskedName(s string) bool {
+	r := []rune(s)
+	if len(r) > 32 || strings.TrimSpace(s) != s {
+		return false
+	}
+	switch len(r) {
+	case 0:
+		return true
+	case 1:
+		return s == "*"
+	case 2:
+		return r[1] == '*'
+	}
+	for _, x := range r[1 : len(r)-1] {
+		if x != '*' {
+			return false
+		}
+	}
+	return true
 }
 
 // Rating is evt/rating data: level 1 (非常不满意) … 5 (非常满意).
@@ -163,6 +242,11 @@ type PrintFields struct {
 	IssuedAt   string `json:"issued_at"`
 	QR         string `json:"qr"`
 	Serial     string `json:"serial"`
+	// Check is a check code printed for the holder: on a receipt, the
+	// case look-up's (the serial and it, hallctl/ctl CaseCheck); on a
+	// ticket, the code typed at a kiosk to rate the service (it proves
+	// holding the ticket).
+	Check string `json:"check,omitempty"`
 	// EtaText, when set, is printed instead of the people ahead and the
 	// wait estimate (an offline ticket: "等候时间暂不可估算").
 	EtaText string `json:"eta_text,omitempty"`
@@ -185,18 +269,68 @@ func (p Print) Check() error {
 	return nil
 }
 
-// Speak is cmd/speak args.
+// Speak is cmd/speak args: Text in language Lang ("zh" Mandarin, the
+// default; "yue" Cantonese; "en" English).
+//
+// Voice and Segments are optional extensions (older agents ignore them
+// and speak Text in Lang): Voice is the espeak-ng voice the hall config
+// chose for Lang; Segments, when present, is the whole announcement as
+// one text per language, spoken in order as one announcement (Text and
+// Lang then repeat the first segment, for older agents).
 type Speak struct {
-	Text string `json:"text"`
-	Lang string `json:"lang,omitempty"`
+	Text     string         `json:"text"`
+	Lang     string         `json:"lang,omitempty"`
+	Voice    string         `json:"voice,omitempty"`
+	Segments []SpeakSegment `json:"segments,omitempty"`
 }
+
+// SpeakSegment is one language's part of an announcement.
+type SpeakSegment struct {
+	Text  string `json:"text"`
+	Lang  string `json:"lang,omitempty"`
+	Voice string `json:"voice,omitempty"`
+}
+
+// MaxSpeakSegments bounds the languages of one announcement.
+const MaxSpeakSegments = 4
+
+// voiceRe is an espeak-ng voice name: never an option (no leading dash),
+// no path or shell characters.
+var voiceRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+-]{0,39}$`)
+
+// ValidVoice reports whether v is a voice name a speaker may pass to
+// espeak-ng ("" means the speaker's own choice for the language).
+func ValidVoice(v string) bool { return v == "" || voiceRe.MatchString(v) }
 
 // Check validates a Speak.
 func (s Speak) Check() error {
 	if s.Text == "" {
 		return errors.New("speak.text is empty")
 	}
+	if !ValidVoice(s.Voice) {
+		return fmt.Errorf("speak.voice %q is not a voice name", s.Voice)
+	}
+	if len(s.Segments) > MaxSpeakSegments {
+		return fmt.Errorf("speak.segments: %d, at most %d", len(s.Segments), MaxSpeakSegments)
+	}
+	for i, g := range s.Segments {
+		if g.Text == "" {
+			return fmt.Errorf("speak.segments[%d].text is empty", i)
+		}
+		if !ValidVoice(g.Voice) {
+			return fmt.Errorf("speak.segments[%d].voice %q is not a voice name", i, g.Voice)
+		}
+	}
 	return nil
+}
+
+// Parts is the announcement as segments: Segments when set, else Text in
+// Lang with Voice.
+func (s Speak) Parts() []SpeakSegment {
+	if len(s.Segments) > 0 {
+		return s.Segments
+	}
+	return []SpeakSegment{{Text: s.Text, Lang: s.Lang, Voice: s.Voice}}
 }
 
 // RatingOpen is cmd/rating-open args.

@@ -245,3 +245,43 @@ func TestTimeAcceptsAnyRFC3339(t *testing.T) {
 		t.Errorf("re-encoded as %s", got)
 	}
 }
+
+// Card.Check: masked forms only (finding "unmasked numbers and names sent
+// by a device are stored and broadcast").
+func TestCardCheckMaskedOnly(t *testing.T) {
+	h := strings.Repeat("ab", 32)
+	good := []Card{
+		{IDHash: h, MaskedID: "110105********002X", MaskedName: "张*三", BirthYear: 1949, Sex: "M", ValidTo: "long-term"},
+		{IDHash: h, MaskedID: "******************", MaskedName: "张*", ValidTo: "2030-01-02"},
+		{IDHash: h, MaskedName: "欧**娜"},
+		{IDHash: h, MaskedName: "*"},
+	}
+	for _, c := range good {
+		if err := c.Check(); err != nil {
+			t.Errorf("%+v: %v", c, err)
+		}
+	}
+	bad := []Card{
+		{IDHash: "h1"},
+		{IDHash: h, MaskedID: "11010519491231002X"},
+		{IDHash: h, MaskedID: "1101051949****002X"},
+		{IDHash: h, MaskedName: "张小三"},
+		{IDHash: h, MaskedName: "王小明"},
+		{IDHash: h, MaskedName: "张三"},
+		{IDHash: h, BirthYear: 1066},
+		{IDHash: h, Sex: "x"},
+		{IDHash: h, ValidTo: "11010519491231002X"},
+	}
+	for _, c := range bad {
+		err := c.Check()
+		if err == nil {
+			t.Errorf("%+v accepted", c)
+			continue
+		}
+		for _, v := range []string{"11010519491231002X", "张小三", "王小明", "张三"} {
+			if strings.Contains(err.Error(), v) {
+				t.Errorf("error quotes the value: %v", err)
+			}
+		}
+	}
+}
