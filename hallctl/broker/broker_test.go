@@ -31,7 +31,7 @@ var secrets = map[string]string{"kiosk-1": "k1-secret", "win-8": "w8-secret", ct
 
 // testLogger logs to t until the test ends; mochi's connection goroutines
 // may still log a line after Close returns.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	w := &tWriter{t: t}
 	t.Cleanup(func() {
 		w.mu.Lock()
@@ -43,7 +43,7 @@ func testLogger(t *testing.T) *slog.Logger {
 
 type tWriter struct {
 	mu   sync.Mutex
-	t    *testing.T
+	t    testing.TB
 	done bool
 }
 
@@ -56,7 +56,7 @@ func (w *tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func startBroker(t *testing.T, mod func(*broker.Options)) *broker.Broker {
+func startBroker(t testing.TB, mod func(*broker.Options)) *broker.Broker {
 	t.Helper()
 	opts := broker.Options{
 		Addr:   "127.0.0.1:0",

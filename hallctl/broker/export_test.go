@@ -8,3 +8,7 @@ func AddHookForTest(b *Broker, h mqtt.Hook) error {
 	defer b.mu.Unlock()
 	return b.srv.AddHook(h, nil)
 }
+
+// Usage is what an agent holds against its budgets: distinct topics and
+// retained bytes.
+func Usage(b *Broker, agent string) (topics, retainedBytes int) { return b.budget.usage(agent) }

@@ -74,7 +74,9 @@ type Options struct {
 	// with Load at the next start (on the router goroutine: must not block).
 	OnInfo func(info wire.InfoMsg)
 	// OnOutcome, when set, is told how every command ended: its ack, or
-	// ErrExpired / ErrNoAck. It runs on the MQTT router or the Run
+	// ErrExpired / ErrNoAck. A command given up on may be told a second
+	// time, when its ack arrives late (within 10 minutes): that ack is
+	// what the device did. It runs on the MQTT router or the Run
 	// goroutine: it must not block for long.
 	OnOutcome func(id string, ack wire.AckMsg, err error)
 	// MaxHeld bounds events held back because their device is not known
@@ -84,6 +86,23 @@ type Options struct {
 	// refused (and acknowledged, so a device that never announces itself
 	// cannot fill the broker's in-flight window); default 30 s.
 	HoldFor time.Duration
+	// Enrolled, when set, says whether an agent may have devices at all
+	// (the hall config's agents:); the messages of any other agent are
+	// refused and it never enters the registry. Nil enrols every agent.
+	Enrolled func(agent string) bool
+	// Admit, when set, says whether an enrolled agent may drive a device
+	// as its info describes it (its window, zone, kind): "" admits it,
+	// anything else is the short stable reason it is refused. Nil admits
+	// every device.
+	Admit func(agent string, d wire.DeviceInfo) string
+	// MaxDevices bounds the registry's devices (and agents) in all;
+	// default 4096. MaxAgentDevices bounds one agent's; default 128.
+	MaxDevices      int
+	MaxAgentDevices int
+	// EventFuture and EventPast bound how far an event's ts may lie ahead
+	// of or behind the controller's clock; 0 leaves that side unbounded.
+	EventFuture time.Duration
+	EventPast   time.Duration
 }
 
 // Batcher runs f in a unit of work that the Handler's writes and the bus's
@@ -128,16 +147,20 @@ type Bus struct {
 	client mqtt.Client
 	log    *slog.Logger
 
-	mu       sync.Mutex
-	agents   map[string]*Agent
-	waiters  map[string]*waiter
-	seen     *memSeen
-	events   chan mqtt.Message
-	changed  chan struct{} // closed and replaced on every registry change
-	held     []heldEvent   // events whose device is not known yet
-	acked    []string      // ids whose pending entry is to be deleted
-	kick     chan struct{}
-	stopOnce sync.Once
+	mu        sync.Mutex
+	agents    map[string]*Agent
+	waiters   map[string]*waiter
+	seen      *memSeen
+	events    chan mqtt.Message
+	changed   chan struct{}        // closed and replaced on every registry change
+	held      []heldEvent          // events whose device is not known yet
+	ndev      int                  // devices in the registry (all agents)
+	logged    map[string]struct{}  // refusals already logged (bounded)
+	strangers map[string]time.Time // agents refused as not enrolled (bounded)
+	acked     []string             // ids whose pending entry is to be deleted
+	gaveUp    map[string]gaveUp    // commands counted lost or expired, for a late ack (bounded)
+	kick      chan struct{}
+	stopOnce  sync.Once
 
 	subscribed chan struct{} // closed once the hall's topics are subscribed
 	subOnce    sync.Once
@@ -171,12 +194,21 @@ func New(o Options) *Bus {
 	if o.HoldFor <= 0 {
 		o.HoldFor = 30 * time.Second
 	}
+	if o.MaxDevices <= 0 {
+		o.MaxDevices = 4096
+	}
+	if o.MaxAgentDevices <= 0 {
+		o.MaxAgentDevices = 128
+	}
 	b := &Bus{
 		o:          o,
 		log:        o.Logger,
 		subscribed: make(chan struct{}),
 		agents:     map[string]*Agent{},
 		waiters:    map[string]*waiter{},
+		logged:     map[string]struct{}{},
+		strangers:  map[string]time.Time{},
+		gaveUp:     map[string]gaveUp{},
 		seen:       newMemSeen(o.SeenCap),
 		events:     make(chan mqtt.Message, 4096),
 		changed:    make(chan struct{}),

@@ -195,6 +195,9 @@ func (b *Bus) retry(ctx context.Context) {
 			resend = append(resend, w)
 		}
 	}
+	for _, w := range drop {
+		b.rememberGaveUp(w, now)
+	}
 	b.mu.Unlock()
 	for _, w := range drop {
 		if b.o.OnOutcome != nil {
@@ -222,7 +225,8 @@ func (b *Bus) onAck(t wire.Topic, a wire.AckMsg) {
 	// answers with its stored ack.
 	b.queueDelete(a.ID)
 	if !ok {
-		return // a duplicate ack (QoS 1) or one for a previous run's command
+		b.lateAck(a)
+		return
 	}
 	b.o.Metrics.CommandOutcome(w.name, a.Status)
 	if a.Status != wire.AckDone {
@@ -259,4 +263,56 @@ func UnmarshalPending(b []byte) (PendingCommand, error) {
 	var c PendingCommand
 	err := json.Unmarshal(b, &c)
 	return c, err
+}
+
+// A command the bus gave up on (counted lost or expired) may still have
+// run: its ack was lost with a broker node, say, and the agent answers a
+// re-sent copy from its ledger later. That late answer is the fact, so it
+// is counted and reported like any other; the bus remembers given-up
+// commands for lateAckFor, at most maxGaveUp of them.
+const (
+	lateAckFor = 10 * time.Minute
+	maxGaveUp  = 4096
+)
+
+type gaveUp struct {
+	name string
+	at   time.Time
+}
+
+// rememberGaveUp records w as given up on at now; b.mu is held. When the
+// memory is full the old entries go, then any one.
+func (b *Bus) rememberGaveUp(w *waiter, now time.Time) {
+	if len(b.gaveUp) >= maxGaveUp {
+		for id, g := range b.gaveUp {
+			if now.Sub(g.at) >= lateAckFor {
+				delete(b.gaveUp, id)
+			}
+		}
+		for id := range b.gaveUp {
+			if len(b.gaveUp) < maxGaveUp {
+				break
+			}
+			delete(b.gaveUp, id)
+		}
+	}
+	b.gaveUp[w.pc.Msg.ID] = gaveUp{name: w.name, at: now}
+}
+
+// lateAck handles an ack with no waiter: a duplicate (QoS 1), one for a
+// previous run's command, or a late answer to a command given up on.
+func (b *Bus) lateAck(a wire.AckMsg) {
+	b.mu.Lock()
+	g, ok := b.gaveUp[a.ID]
+	delete(b.gaveUp, a.ID)
+	b.mu.Unlock()
+	if !ok || b.o.Clock.Now().Sub(g.at) >= lateAckFor {
+		return
+	}
+	b.o.Metrics.CommandOutcome(g.name, a.Status)
+	b.log.Info("late ack for a command given up on", "id", a.ID, "status", a.Status, "code", a.Code,
+		"late_by", b.o.Clock.Now().Sub(g.at).Round(time.Millisecond))
+	if b.o.OnOutcome != nil {
+		b.o.OnOutcome(a.ID, a, nil)
+	}
 }

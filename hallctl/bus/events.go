@@ -102,9 +102,25 @@ func (b *Bus) handleEvent(ctx context.Context, tx Tx, m mqtt.Message) (id string
 		b.o.Metrics.Duplicate()
 		return "", true
 	}
+	if reason, err := b.checkTime(msg.TS.Time); err != nil {
+		b.refuse("event", reason, err, m.Topic())
+		return "", true
+	}
+	if !b.enrolled(t.Agent) {
+		b.refuseAgent("event", t.Agent)
+		return "", true
+	}
 	b.mu.Lock()
 	d, known := b.knownDevice(t.Agent, t.Device)
 	if !known {
+		if a, ok := b.agents[t.Agent]; ok {
+			if r, refused := a.Refused[t.Device]; refused {
+				// Counted, not logged: the refusal of the claim was.
+				b.mu.Unlock()
+				b.o.Metrics.Rejected("event", r.Reason)
+				return "", true
+			}
+		}
 		if len(b.held) < b.o.MaxHeld {
 			b.held = append(b.held, heldEvent{m: m, since: b.o.Clock.Now()})
 			b.mu.Unlock()

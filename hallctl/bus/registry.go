@@ -15,7 +15,9 @@ type Agent struct {
 	ID      string
 	Online  bool
 	Info    wire.InfoMsg
-	Devices map[string]*Device
+	Devices map[string]*Device // the devices the hall config admitted
+	// Refused are the devices of its info the registry refused, by id.
+	Refused map[string]Refusal
 }
 
 // Device is what the registry knows of one device.
@@ -42,6 +44,13 @@ func (b *Bus) onMessage(_ mqtt.Client, m mqtt.Message) {
 	}
 	defer m.Ack()
 	p := m.Payload()
+	agentKind := t.Kind == wire.KindAgentStatus || t.Kind == wire.KindAgentInfo || t.Kind == wire.KindDevStatus || t.Kind == wire.KindReported
+	if agentKind && !b.enrolled(t.Agent) {
+		if len(p) > 0 {
+			b.refuseAgent(t.Kind.String(), t.Agent)
+		}
+		return
+	}
 	switch t.Kind {
 	case wire.KindAck:
 		a, err := wire.DecodeAck(p)
@@ -60,8 +69,15 @@ func (b *Bus) onMessage(_ mqtt.Client, m mqtt.Message) {
 			return
 		}
 		b.mu.Lock()
-		b.agent(t.Agent).Online = s == wire.Online
+		a := b.agent(t.Agent)
+		if a != nil {
+			a.Online = s == wire.Online
+		}
 		b.mu.Unlock()
+		if a == nil {
+			b.o.Metrics.Rejected("agent-status", ReasonRegistryFull)
+			return
+		}
 		b.notify()
 	case wire.KindAgentInfo:
 		if len(p) == 0 {
@@ -78,18 +94,16 @@ func (b *Bus) onMessage(_ mqtt.Client, m mqtt.Message) {
 		}
 		b.mu.Lock()
 		a := b.agent(t.Agent)
+		if a == nil {
+			b.mu.Unlock()
+			b.o.Metrics.Rejected("info", ReasonRegistryFull)
+			return
+		}
 		same := sameInfo(a.Info, info)
 		a.Info = info
-		old := a.Devices
-		a.Devices = map[string]*Device{}
-		for _, d := range info.Devices {
-			nd := &Device{Info: d}
-			if o, ok := old[d.ID]; ok {
-				nd.Status, nd.Reported = o.Status, o.Reported
-			}
-			a.Devices[d.ID] = nd
-		}
+		refused := b.admitInfo(a, info, a.Devices)
 		b.mu.Unlock()
+		b.refuseDevices(refused)
 		b.notify()
 		if !same && b.o.OnInfo != nil {
 			b.o.OnInfo(info)
@@ -106,8 +120,14 @@ func (b *Bus) onMessage(_ mqtt.Client, m mqtt.Message) {
 		}
 		b.mu.Lock()
 		d := b.device(t.Agent, t.Device)
-		d.Status = s
+		if d != nil {
+			d.Status = s
+		}
 		b.mu.Unlock()
+		if d == nil {
+			b.o.Metrics.Rejected("dev-status", ReasonUnknownDevice)
+			return
+		}
 		b.notify()
 		if b.o.OnStatus != nil {
 			b.o.OnStatus(t.Agent, t.Device, s)
@@ -122,13 +142,23 @@ func (b *Bus) onMessage(_ mqtt.Client, m mqtt.Message) {
 			return
 		}
 		b.mu.Lock()
-		b.device(t.Agent, t.Device).Reported = &r
+		d := b.device(t.Agent, t.Device)
+		if d != nil {
+			d.Reported = &r
+		}
 		b.mu.Unlock()
+		if d == nil {
+			b.o.Metrics.Rejected("reported", ReasonUnknownDevice)
+		}
 	}
 }
 
 func (b *Bus) reject(kind string, err error, topic string) {
-	reason := wire.Reason(err)
+	b.refuse(kind, wire.Reason(err), err, topic)
+}
+
+// refuse counts and logs a refused message with the reason given.
+func (b *Bus) refuse(kind, reason string, err error, topic string) {
 	b.o.Metrics.Rejected(kind, reason)
 	if len(topic) > 200 {
 		topic = topic[:200]
@@ -156,22 +186,40 @@ func sameInfo(a, b wire.InfoMsg) bool {
 	return string(wire.Marshal(a.Devices)) == string(wire.Marshal(b.Devices)) && a.Agent == b.Agent
 }
 
+// agent returns the registry's entry of an (enrolled) agent, made on
+// first use; nil when the registry is full. The caller holds b.mu.
 func (b *Bus) agent(id string) *Agent {
 	a, ok := b.agents[id]
 	if !ok {
-		a = &Agent{ID: id, Devices: map[string]*Device{}}
+		if len(b.agents) >= b.o.MaxDevices {
+			return nil
+		}
+		a = &Agent{ID: id, Devices: map[string]*Device{}, Refused: map[string]Refusal{}}
 		b.agents[id] = a
 	}
 	return a
 }
 
+// device returns an agent's device entry. A status that comes before the
+// agent's info (retained messages arrive in any order) gets a placeholder
+// that the info then admits or drops; after the info, only announced and
+// admitted devices have an entry, and nil is returned for any other.
+// The caller holds b.mu.
 func (b *Bus) device(agent, dev string) *Device {
 	a := b.agent(agent)
-	d, ok := a.Devices[dev]
-	if !ok {
-		d = &Device{Info: wire.DeviceInfo{ID: dev}}
-		a.Devices[dev] = d
+	if a == nil {
+		return nil
 	}
+	d, ok := a.Devices[dev]
+	if ok {
+		return d
+	}
+	if len(a.Info.Devices) > 0 || len(a.Devices) >= b.o.MaxAgentDevices || b.ndev >= b.o.MaxDevices {
+		return nil
+	}
+	d = &Device{Info: wire.DeviceInfo{ID: dev}}
+	a.Devices[dev] = d
+	b.ndev++
 	return d
 }
 
@@ -225,18 +273,21 @@ func (b *Bus) Held() int {
 // before the agents' retained info after a restart find their devices.
 // Agents stay offline until their status says otherwise.
 func (b *Bus) Load(infos ...wire.InfoMsg) {
+	var refused []Refusal
 	b.mu.Lock()
 	for _, info := range infos {
+		if !b.enrolled(info.Agent) {
+			continue // no longer in the hall config
+		}
 		a := b.agent(info.Agent)
-		if len(a.Info.Devices) > 0 {
-			continue // a live info already arrived
+		if a == nil || len(a.Info.Devices) > 0 {
+			continue // the registry is full, or a live info already arrived
 		}
 		a.Info = info
-		for _, d := range info.Devices {
-			a.Devices[d.ID] = &Device{Info: d}
-		}
+		refused = append(refused, b.admitInfo(a, info, a.Devices)...)
 	}
 	b.mu.Unlock()
+	b.refuseDevices(refused)
 	b.notify()
 }
 
@@ -247,6 +298,10 @@ func (b *Bus) Agents() []Agent {
 	out := make([]Agent, 0, len(b.agents))
 	for _, a := range b.agents {
 		c := *a
+		c.Refused = make(map[string]Refusal, len(a.Refused))
+		for k, r := range a.Refused {
+			c.Refused[k] = r
+		}
 		c.Devices = make(map[string]*Device, len(a.Devices))
 		for k, d := range a.Devices {
 			dc := *d
@@ -294,12 +349,12 @@ func (b *Bus) Find(match func(agent string, d wire.DeviceInfo) bool) []Target {
 }
 
 // WaitAgent blocks until agent id is online and has announced at least
-// devices devices, or ctx ends.
+// devices devices (admitted or refused), or ctx ends.
 func (b *Bus) WaitAgent(ctx context.Context, id string, devices int) error {
 	for {
 		changed := b.Changed()
 		for _, a := range b.Agents() {
-			if a.ID == id && a.Online && len(a.Devices) >= devices {
+			if a.ID == id && a.Online && len(a.Devices)+len(a.Refused) >= devices {
 				return nil
 			}
 		}

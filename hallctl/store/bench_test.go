@@ -11,17 +11,35 @@ import (
 	"time"
 
 	"github.com/servicehall/servicehall/hallctl/store"
+	"github.com/servicehall/servicehall/internal/pgtest"
 )
 
 // BenchmarkAppend appends one ~200-byte record per op, one appender at a
-// time: every op is its own transaction and fsync. Reports p50/p99 latency.
+// time: every op is its own transaction and fsync. Reports p50/p99
+// latency, for SQLite and for PostgreSQL on the same machine
+// (BenchmarkAppend/sqlite, /postgres; docs/bench.md).
 func BenchmarkAppend(b *testing.B) {
 	ctx := context.Background()
-	l, err := store.Open(ctx, filepath.Join(b.TempDir(), "events.db"), store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
+	b.Run("sqlite", func(b *testing.B) {
+		l, err := store.Open(ctx, filepath.Join(b.TempDir(), "events.db"), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		benchAppend(b, l)
+	})
+	b.Run("postgres", func(b *testing.B) {
+		p, err := store.OpenPostgres(ctx, pgtest.DSN(b), store.Options{Hall: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		benchAppend(b, p)
+	})
+}
+
+func benchAppend(b *testing.B, l store.Store) {
+	ctx := context.Background()
 	data := []byte(`{"ticket":"A012","item":"HR-001","window":8,"class":"walk-in","issued_at":"2026-11-21T09:30:00.123Z","ahead":4,"eta_p50_s":600,"eta_p90_s":1200,"id":"01936f1e-7c2a-7b3e-9f00-000000000000"}`)
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
@@ -36,14 +54,29 @@ func BenchmarkAppend(b *testing.B) {
 }
 
 // BenchmarkAppendConcurrent has 16 appenders at once: group commit shares
-// each fsync among whoever is waiting.
+// each fsync (each PostgreSQL commit) among whoever is waiting.
 func BenchmarkAppendConcurrent(b *testing.B) {
 	ctx := context.Background()
-	l, err := store.Open(ctx, filepath.Join(b.TempDir(), "events.db"), store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
+	b.Run("sqlite", func(b *testing.B) {
+		l, err := store.Open(ctx, filepath.Join(b.TempDir(), "events.db"), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		benchAppendConcurrent(b, l)
+	})
+	b.Run("postgres", func(b *testing.B) {
+		p, err := store.OpenPostgres(ctx, pgtest.DSN(b), store.Options{Hall: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		benchAppendConcurrent(b, p)
+	})
+}
+
+func benchAppendConcurrent(b *testing.B, l store.EventLog) {
+	ctx := context.Background()
 	data := make([]byte, 200)
 	var mu sync.Mutex
 	var lat []time.Duration

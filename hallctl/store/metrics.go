@@ -12,7 +12,7 @@ var (
 // Collector exposes Stats to Prometheus. Register it once: reg.MustRegister(l.Collector()).
 func (l *Log) Collector() prometheus.Collector { return collector{l} }
 
-type collector struct{ l *Log }
+type collector struct{ l interface{ Stats() Stats } }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descRecords

@@ -18,9 +18,7 @@ import (
 	_ "modernc.org/sqlite" // registers driver "sqlite"
 )
 
-// schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 1
-
+// schema is version 1 of the event log (migrate.go).
 const schema = `
 CREATE TABLE IF NOT EXISTS events (
 	seq    INTEGER PRIMARY KEY,
@@ -69,6 +67,13 @@ type Options struct {
 	// checkpoint would run inside a commit and add its fsync to that
 	// commit's latency). Default 1 s.
 	CheckpointEvery time.Duration
+	// Hall is the hall whose log a shared database holds (PostgreSQL:
+	// every row carries it). Required by OpenPostgres; SQLite ignores it.
+	Hall string
+	// Epoch, when > 0, fences a PostgreSQL log: every commit first checks
+	// that the hall's row of the leaders table holds this epoch, and is
+	// refused with ErrFenced when it does not. SQLite ignores it.
+	Epoch int64
 }
 
 // DefaultOptions returns the options with every default filled in.
@@ -124,6 +129,8 @@ type Log struct {
 	insEvent, putKV, delKV, keySeq *sql.Stmt
 
 	records, txs, requests, failed atomic.Uint64
+
+	migratedFrom int // the schema version found at Open
 
 	failure  atomic.Pointer[error]               // first I/O failure: the log refuses writes after it
 	fileInfo os.FileInfo                         // the database file as opened (Check compares)
@@ -224,20 +231,13 @@ func (l *Log) open(ctx context.Context) error {
 	if mode != "wal" {
 		return fmt.Errorf("journal_mode is %q, want wal", mode)
 	}
-	var ver int
-	if err := l.wdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&ver); err != nil {
+	from, err := migrate(ctx, l.wdb, migrations)
+	if err != nil {
 		return err
 	}
-	if ver > schemaVersion {
-		return fmt.Errorf("%w: file has version %d, this build knows %d", ErrSchema, ver, schemaVersion)
-	}
-	if _, err := l.wdb.ExecContext(ctx, schema); err != nil {
-		return fmt.Errorf("%w: create tables: %w", ErrSchema, err)
-	}
-	if ver < schemaVersion {
-		if _, err := l.wdb.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
-			return err
-		}
+	l.migratedFrom = from
+	if from != 0 && from != schemaVersion {
+		l.log.Info("event log migrated", "from", from, "to", schemaVersion)
 	}
 	prep := func(dst **sql.Stmt, q string) {
 		if err == nil {
@@ -784,4 +784,85 @@ func (l *Log) checkpointer() {
 			l.log.Warn("event log: checkpoint", "err", err)
 		}
 	}
+}
+
+// Lock takes the event log's lock (path+".lock") as Open does, for a tool
+// that must not run beside a controller (hallctl restore): ErrLocked while
+// a hallctl has the log at path open. Close the result to release it.
+func Lock(path string) (io.Closer, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	return lockFile(abs + ".lock")
+}
+
+// BackupTo writes a consistent copy of the event log at path to dst (a
+// new file) with VACUUM INTO on a read-only connection: safe while a
+// hallctl has the log open, whose writes go on (in WAL mode a reader
+// never blocks the writer). The copy has every record committed when the
+// copy's read transaction began, and no WAL.
+func BackupTo(ctx context.Context, path, dst string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return fmt.Errorf("back up event log: %w", err)
+	}
+	if _, err := os.Stat(dst); err == nil {
+		return fmt.Errorf("back up event log: %s exists", dst)
+	}
+	q := url.Values{}
+	q.Add("mode", "ro")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", DefaultOptions().BusyTimeout.Milliseconds()))
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: abs}).EscapedPath()+"?"+q.Encode())
+	if err != nil {
+		return fmt.Errorf("back up event log %s: %w", abs, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", dst); err != nil {
+		os.Remove(dst)
+		return fmt.Errorf("back up event log %s: %w", abs, err)
+	}
+	return nil
+}
+
+// Verify checks a closed event log file (a backup): SQLite's
+// integrity_check passes and its schema version is one this build reads
+// (older ones are migrated when opened). It returns the version.
+func Verify(ctx context.Context, path string) (int, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return 0, fmt.Errorf("verify event log: %w", err)
+	}
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: abs}).EscapedPath()+"?mode=ro")
+	if err != nil {
+		return 0, fmt.Errorf("verify event log %s: %w", abs, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	var res string
+	if err := db.QueryRowContext(ctx, "PRAGMA integrity_check(1)").Scan(&res); err != nil {
+		return 0, fmt.Errorf("verify event log %s: %w: %w", abs, ErrSchema, err)
+	}
+	if res != "ok" {
+		return 0, fmt.Errorf("verify event log %s: %w: integrity check: %s", abs, ErrSchema, res)
+	}
+	var ver int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&ver); err != nil {
+		return 0, fmt.Errorf("verify event log %s: %w", abs, err)
+	}
+	if ver < 1 || ver > schemaVersion {
+		return ver, fmt.Errorf("verify event log %s: %w: schema version %d, this build reads 1 to %d", abs, ErrSchema, ver, schemaVersion)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM events").Scan(&n); err != nil {
+		return ver, fmt.Errorf("verify event log %s: %w: %w", abs, ErrSchema, err)
+	}
+	return ver, nil
 }

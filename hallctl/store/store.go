@@ -13,9 +13,11 @@
 // An append is acknowledged only when it is on disk: the embedded
 // implementation is SQLite (modernc.org/sqlite, pure Go) in WAL mode with
 // synchronous=FULL. Concurrent appenders are grouped into one transaction
-// (one fsync) by a single writer goroutine. Store is the interface a
-// PostgreSQL implementation can satisfy later; storetest holds the
-// behaviour every implementation must show.
+// (one fsync) by a single writer goroutine. Store is the interface both
+// implementations satisfy: the SQLite Log and the PostgreSQL PG
+// (postgres.go; server.store), whose rows carry the hall id so halls can
+// share a database. storetest holds the behaviour every implementation
+// must show.
 package store
 
 import (
@@ -47,6 +49,8 @@ func Code(err error) string {
 	switch {
 	case err == nil:
 		return ""
+	case errors.Is(err, ErrFenced):
+		return "fenced"
 	case errors.Is(err, ErrNotFound):
 		return "not_found"
 	case errors.Is(err, ErrDuplicateKey):
@@ -229,8 +233,8 @@ func checkBucketKey(bucket, key string) error {
 	return nil
 }
 
-// Store is the event log and its keyed table. *Log (SQLite) implements it;
-// a PostgreSQL implementation can too. Every method is safe for concurrent
+// Store is the event log and its keyed table. *Log (SQLite) and *PG
+// (PostgreSQL) implement it. Every method is safe for concurrent
 // use. Writes return only once durable.
 type Store interface {
 	// Commit applies a batch atomically and durably, returning the seqs

@@ -1,5 +1,5 @@
 // Package storetest is the behaviour every store.Store implementation must
-// show: the SQLite log runs it, and a PostgreSQL implementation would too.
+// show: the SQLite log and the PostgreSQL log (each test in a schema of its own) run it.
 package storetest
 
 import (
