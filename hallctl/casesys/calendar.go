@@ -8,9 +8,15 @@ import (
 // Calendar says which days are working days: Monday to Friday, except
 // listed holidays, plus listed make-up working days (调休). Days are civil
 // dates; callers convert instants with the hall's time zone first.
+//
+// The official schedule of each year the binary ships (holidays/cn-*.yaml,
+// calendar_shipped.go) comes first; the hall config's `holidays:` list
+// overrides it per date. A year is covered when it has a shipped schedule
+// or the hall lists at least one date in it (Covered, Uncovered).
 type Calendar struct {
-	off  map[civil]bool
-	work map[civil]bool
+	off   map[civil]bool
+	work  map[civil]bool
+	years map[int]bool // covered years
 }
 
 type civil struct {
@@ -26,10 +32,33 @@ func (c civil) time() time.Time { return time.Date(c.y, c.m, c.d, 0, 0, 0, 0, ti
 // DateLayout is the layout of dates in the config and in case records.
 const DateLayout = "2006-01-02"
 
-// NewCalendar builds a calendar from the hall config's `holidays:` list.
-// A date listed twice, or both off and on, is an error.
+// NewCalendar builds a calendar from the shipped official schedules and
+// the hall config's `holidays:` list; a date the hall lists overrides the
+// shipped entry for that date (work: true cancels a shipped holiday, an
+// entry without it cancels a shipped make-up day). A date the hall lists
+// twice, or both off and on, is an error.
 func NewCalendar(days []Holiday) (*Calendar, error) {
-	c := &Calendar{off: map[civil]bool{}, work: map[civil]bool{}}
+	sh, err := Shipped()
+	if err != nil {
+		return nil, err
+	}
+	return newCalendar(sh, days)
+}
+
+// newCalendar builds a calendar from shipped schedules (year → days) and
+// the hall's list.
+func newCalendar(shipped map[int][]Holiday, days []Holiday) (*Calendar, error) {
+	c := &Calendar{off: map[civil]bool{}, work: map[civil]bool{}, years: map[int]bool{}}
+	for y, hs := range shipped {
+		c.years[y] = true
+		for _, h := range hs {
+			t, err := time.Parse(DateLayout, h.Date)
+			if err != nil {
+				return nil, fmt.Errorf("shipped calendar %d: %q is not YYYY-MM-DD", y, h.Date)
+			}
+			c.set(civilOf(t), h.Work)
+		}
+	}
 	var ps []string
 	seen := map[civil]bool{}
 	for i, h := range days {
@@ -44,16 +73,43 @@ func NewCalendar(days []Holiday) (*Calendar, error) {
 			continue
 		}
 		seen[d] = true
-		if h.Work {
-			c.work[d] = true
-		} else {
-			c.off[d] = true
-		}
+		c.years[d.y] = true
+		c.set(d, h.Work)
 	}
 	if len(ps) > 0 {
 		return nil, &ConfigError{Problems: ps}
 	}
 	return c, nil
+}
+
+// set makes d a working day (work) or a day off, replacing what it was.
+func (c *Calendar) set(d civil, work bool) {
+	delete(c.off, d)
+	delete(c.work, d)
+	if work {
+		c.work[d] = true
+	} else {
+		c.off[d] = true
+	}
+}
+
+// Covered reports whether year has a schedule: shipped, or at least one
+// date of it in the hall's list.
+func (c *Calendar) Covered(year int) bool { return c != nil && c.years[year] }
+
+// Uncovered lists the months, as YYYY-MM, of the current month of t and
+// the next that fall in a year with no schedule: their holidays would be
+// counted as working days. Empty when both are covered.
+func (c *Calendar) Uncovered(t time.Time) []string {
+	y, m, _ := t.Date()
+	cur := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+	var out []string
+	for _, d := range []time.Time{cur, cur.AddDate(0, 1, 0)} {
+		if !c.Covered(d.Year()) {
+			out = append(out, d.Format("2006-01"))
+		}
+	}
+	return out
 }
 
 // IsWorkday reports whether the civil date of t (its Y-M-D as given; use

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/servicehall/servicehall/hallctl/config"
@@ -60,20 +62,23 @@ func (s Status) Completed() bool { return s.Rank() >= 3 }
 
 // Case is one 办件 as the hall knows it. It carries no personal data.
 type Case struct {
-	Serial     string         `json:"serial"`
-	Ticket     int64          `json:"ticket"`
-	Number     string         `json:"number"`
-	Item       string         `json:"item"`
-	ItemName   string         `json:"item_name"`
-	Dept       string         `json:"dept"`
-	Window     int            `json:"window"`
-	Clerk      string         `json:"clerk,omitempty"`
-	Kind       string         `json:"kind"` // immediate | promised
-	AcceptedAt time.Time      `json:"accepted_at"`
-	Due        string         `json:"due,omitempty"` // YYYY-MM-DD, promised cases
-	Status     Status         `json:"status"`
-	StatusAt   time.Time      `json:"status_at"`
-	History    []StatusChange `json:"history"`
+	Serial     string    `json:"serial"`
+	Ticket     int64     `json:"ticket"`
+	Number     string    `json:"number"`
+	Item       string    `json:"item"`
+	ItemName   string    `json:"item_name"`
+	Dept       string    `json:"dept"`
+	Window     int       `json:"window"`
+	Clerk      string    `json:"clerk,omitempty"`
+	Kind       string    `json:"kind"` // immediate | promised
+	AcceptedAt time.Time `json:"accepted_at"`
+	Due        string    `json:"due,omitempty"` // YYYY-MM-DD, promised cases
+	Status     Status    `json:"status"`
+	StatusAt   time.Time `json:"status_at"`
+	// StatusSeq is the case system's sequence of the current status (0:
+	// it sent none); pushes with a seq must exceed it.
+	StatusSeq int64          `json:"status_seq,omitempty"`
+	History   []StatusChange `json:"history"`
 }
 
 // StatusChange is one status push (inbound API or manager).
@@ -83,6 +88,9 @@ type StatusChange struct {
 	At     time.Time `json:"at"`
 	Note   string    `json:"note,omitempty"`
 	By     string    `json:"by,omitempty"` // "case-system", "manager:<name>"
+	// Seq is the case system's own sequence number of the change, per
+	// case, strictly increasing (0 = none sent: ordered by At).
+	Seq int64 `json:"seq,omitempty"`
 }
 
 // ClerkShift is a clerk record: who is signed in at a window.
@@ -237,7 +245,7 @@ func acceptWrites(c Case) Writes {
 // Receipt is the acceptance receipt (回执) to print: the serial, the item,
 // the due date of a promised item, and a QR code linking to the case's
 // progress page (publicURL + "/c/" + serial).
-func (a *Acceptor) Receipt(c Case, publicURL string) wire.Print {
+func (a *Acceptor) Receipt(c Case, publicURL, check string) wire.Print {
 	loc := a.hall.Loc
 	if loc == nil {
 		loc = time.UTC
@@ -249,7 +257,8 @@ func (a *Acceptor) Receipt(c Case, publicURL string) wire.Print {
 	return wire.Print{Template: wire.TemplateReceipt, Fields: wire.PrintFields{
 		Hall: a.hall.Hall.Name, Number: c.Number, Item: c.ItemName, WindowHint: hint,
 		IssuedAt: c.AcceptedAt.In(loc).Format("2006-01-02 15:04"),
-		QR:       publicURL + "/c/" + c.Serial, Serial: c.Serial,
+		QR:       strings.TrimRight(publicURL, "/") + "/c/" + url.PathEscape(c.Serial) + "?k=" + check, Serial: c.Serial,
+		Check: check,
 	}}
 }
 

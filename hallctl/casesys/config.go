@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"time"
+
+	secretfile "github.com/servicehall/servicehall/internal/secret"
 )
 
 // Config is the hall config's `case_system:` section. The zero value is a
@@ -27,8 +28,9 @@ type Config struct {
 	// RawIdentity sends the ID reader's full record (name, ID number) to
 	// the case system. It is held in memory only, never stored. Default off.
 	RawIdentity bool `yaml:"raw_identity,omitempty"`
-	// FollowUpDays is the deadline, in working days after the rating, to
-	// follow up a rating of 2 or less. Default 3.
+	// FollowUpDays is the whole deadline, in working days after the
+	// rating, to follow up a rating of 2 or less. 0 (the default): the sum
+	// of the hall config's ratings.steps_days (1 + 3 + 1).
 	FollowUpDays int `yaml:"follow_up_days,omitempty"`
 	// Supervision tunes the 电子监察 alerts.
 	Supervision Supervision `yaml:"supervision,omitempty"`
@@ -70,6 +72,15 @@ type Supervision struct {
 	NoShowRate     float64 `yaml:"no_show_rate,omitempty"`
 	NoShowMinCalls int     `yaml:"no_show_min_calls,omitempty"`
 	NoShowFactor   float64 `yaml:"no_show_factor,omitempty"`
+
+	// URL receives the 电子监察 events (supervision.alert, .pause,
+	// .followup) through an outbox of their own, signed with Secret or
+	// SecretFile (≥ 16 bytes). Empty: they go to the case webhook, if
+	// any. The secret (or else the webhook's) also signs the daily
+	// export file (hallctl cases supervision-export).
+	URL        string `yaml:"url,omitempty"`
+	Secret     string `yaml:"secret,omitempty"`
+	SecretFile string `yaml:"secret_file,omitempty"`
 }
 
 // Holiday is one entry of the hall config's `holidays:` list: a public
@@ -84,16 +95,13 @@ type Holiday struct {
 // Defaults.
 const (
 	DefaultRegion       = "000000"
-	DefaultFollowUpDays = 3
+	DefaultFollowUpDays = 3 // follow_up_days' default before issue 14 (now the steps' sum)
 )
 
 // WithDefaults returns c with every default filled in.
 func (c Config) WithDefaults() Config {
 	if c.Region == "" {
 		c.Region = DefaultRegion
-	}
-	if c.FollowUpDays == 0 {
-		c.FollowUpDays = DefaultFollowUpDays
 	}
 	if w := c.Webhook; w != nil {
 		cp := *w
@@ -167,19 +175,7 @@ func (c Config) Validate(holidays []Holiday, known func(item string) bool) error
 		add("case_system.region", "%q must be 6 digits (行政区划代码)", c.Region)
 	}
 	if w := c.Webhook; w != nil {
-		u, err := url.Parse(w.URL)
-		switch {
-		case w.URL == "":
-			add("case_system.webhook.url", "is empty")
-		case err != nil:
-			add("case_system.webhook.url", "%q is not a URL: %v", w.URL, err)
-		case u.Scheme != "http" && u.Scheme != "https":
-			add("case_system.webhook.url", "%q must be http:// or https://", w.URL)
-		case u.Host == "":
-			add("case_system.webhook.url", "%q has no host", w.URL)
-		case u.User != nil:
-			add("case_system.webhook.url", "must not carry credentials (the HMAC secret authenticates)")
-		}
+		checkURL(add, "case_system.webhook.url", w.URL)
 		checkSecret(add, "case_system.webhook", w.Secret, w.SecretFile, true)
 		if w.TimeoutS < 0 {
 			add("case_system.webhook.timeout_s", "must not be negative")
@@ -204,6 +200,12 @@ func (c Config) Validate(holidays []Holiday, known func(item string) bool) error
 		add("case_system.follow_up_days", "must not be negative")
 	}
 	s := c.Supervision
+	if s.URL != "" {
+		checkURL(add, "case_system.supervision.url", s.URL)
+		checkSecret(add, "case_system.supervision", s.Secret, s.SecretFile, c.Webhook == nil)
+	} else if s.Secret != "" || s.SecretFile != "" {
+		checkSecret(add, "case_system.supervision", s.Secret, s.SecretFile, false)
+	}
 	if s.WaitMin < 0 || s.PauseMin < 0 || s.DueSoonDays < 0 || s.NoShowMinCalls < 0 || s.NoShowFactor < 0 {
 		add("case_system.supervision", "thresholds must not be negative")
 	}
@@ -232,6 +234,22 @@ func (c Config) Validate(holidays []Holiday, known func(item string) bool) error
 	return &ConfigError{Problems: ps}
 }
 
+func checkURL(add func(key, format string, a ...any), key, raw string) {
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "":
+		add(key, "is empty")
+	case err != nil:
+		add(key, "%q is not a URL: %v", raw, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		add(key, "%q must be http:// or https://", raw)
+	case u.Host == "":
+		add(key, "%q has no host", raw)
+	case u.User != nil:
+		add(key, "must not carry credentials (the HMAC secret authenticates)")
+	}
+}
+
 func checkSecret(add func(key, format string, a ...any), key, secret, file string, required bool) {
 	switch {
 	case secret != "" && file != "":
@@ -241,7 +259,7 @@ func checkSecret(add func(key, format string, a ...any), key, secret, file strin
 			add(key+".secret", "a webhook needs secret or secret_file (HMAC-SHA256 key)")
 		}
 	case file != "":
-		b, err := os.ReadFile(file)
+		b, err := secretfile.Read(file)
 		if err != nil {
 			add(key+".secret_file", "%v", err)
 		} else if len(strings.TrimSpace(string(b))) < MinSecretLen {
@@ -261,6 +279,31 @@ func (c Config) WebhookSecret() ([]byte, error) {
 	return readSecret(c.Webhook.Secret, c.Webhook.SecretFile)
 }
 
+// SupervisionWebhook is the 电子监察 endpoint with the case webhook's
+// tuning (or the defaults), or nil when case_system.supervision.url is
+// unset (supervision events then go with the case events, if any).
+func (c Config) SupervisionWebhook() *Webhook {
+	if c.Supervision.URL == "" {
+		return nil
+	}
+	w := Webhook{}
+	if c.Webhook != nil {
+		w = *c.Webhook
+	}
+	w.URL, w.Secret, w.SecretFile = c.Supervision.URL, "", ""
+	return Config{Webhook: &w}.WithDefaults().Webhook
+}
+
+// SupervisionSecret is the key that signs supervision events and the
+// daily export: case_system.supervision's secret, else the webhook's;
+// nil when neither is set.
+func (c Config) SupervisionSecret() ([]byte, error) {
+	if s := c.Supervision; s.Secret != "" || s.SecretFile != "" {
+		return readSecret(s.Secret, s.SecretFile)
+	}
+	return c.WebhookSecret()
+}
+
 // InboundKey is the key that signs inbound status pushes: the webhook's
 // secret if there is a webhook, else the inbound secret; nil = inbound
 // pushes are refused.
@@ -278,7 +321,7 @@ func readSecret(s, file string) ([]byte, error) {
 	if file == "" {
 		return []byte(s), nil
 	}
-	b, err := os.ReadFile(file)
+	b, err := secretfile.Read(file)
 	if err != nil {
 		return nil, fmt.Errorf("read secret: %w", err)
 	}

@@ -22,20 +22,26 @@ type Event struct {
 	// Case is the ordering key: events of one case are delivered in order.
 	// It is "ticket-<id>": a case starts as a ticket and gets its serial
 	// number at acceptance (the case.accepted event binds both).
-	Case     string         `json:"case"`
-	Ticket   int64          `json:"ticket,omitempty"`
-	Number   string         `json:"number,omitempty"`
-	Item     string         `json:"item,omitempty"`
-	Window   int            `json:"window,omitempty"`
-	ToItem   string         `json:"to_item,omitempty"`
-	ToWindow int            `json:"to_window,omitempty"`
-	Serial   string         `json:"serial,omitempty"`
-	Due      string         `json:"due,omitempty"`
-	Clerk    string         `json:"clerk,omitempty"`
-	Level    int            `json:"level,omitempty"`
+	Case     string `json:"case"`
+	Ticket   int64  `json:"ticket,omitempty"`
+	Number   string `json:"number,omitempty"`
+	Item     string `json:"item,omitempty"`
+	Window   int    `json:"window,omitempty"`
+	ToItem   string `json:"to_item,omitempty"`
+	ToWindow int    `json:"to_window,omitempty"`
+	Serial   string `json:"serial,omitempty"`
+	Due      string `json:"due,omitempty"`
+	Clerk    string `json:"clerk,omitempty"`
+	Level    int    `json:"level,omitempty"`
+	// Channel and Reasons are a rating's (rating.given): where it was
+	// given (pad, kiosk, qr, sms, web) and the 差评 reason codes.
+	Channel  string         `json:"channel,omitempty"`
+	Reasons  []string       `json:"reasons,omitempty"`
 	Identity *Identity      `json:"identity,omitempty"`
 	Raw      *wire.CardRaw  `json:"raw,omitempty"` // only with raw_identity; never stored
 	Extra    map[string]any `json:"extra,omitempty"`
+	// Supervision is the record of a supervision.* event (电子监察).
+	Supervision *SupervisionRecord `json:"supervision,omitempty"`
 }
 
 // Case event types.
@@ -63,16 +69,25 @@ type queueEvent struct {
 	ToItem   string    `json:"to_item"`
 	ToWindow int       `json:"to_window"`
 	Void     bool      `json:"void"`
+	Clerk    string    `json:"clerk"` // staff id of the console clerk; "" in older logs
 }
 
-// ratingRecord is the controller's "rated" record.
+// ratingRecord is the controller's "rated" record. Its comment (the
+// phone page's free text) is read by the ledger for the manager only;
+// the mapper never puts it in an event.
 type ratingRecord struct {
-	Ticket int64     `json:"ticket"`
-	Number string    `json:"number"`
-	Item   string    `json:"item"`
-	Window int       `json:"window"`
-	Level  int       `json:"level"`
-	At     time.Time `json:"at"`
+	Ticket  int64     `json:"ticket"`
+	Number  string    `json:"number"`
+	Item    string    `json:"item"`
+	Window  int       `json:"window"`
+	Level   int       `json:"level"`
+	At      time.Time `json:"at"`
+	Clerk   string    `json:"clerk"`             // who served; "" in older logs
+	Channel string    `json:"channel"`           // pad | kiosk | qr | sms | web (api in older logs)
+	Reasons []string  `json:"reasons,omitempty"` // 差评 reason codes (levels 1–2)
+	Comment string    `json:"comment,omitempty"` // phone page free text: manager only
+	Person  string    `json:"person,omitempty"`  // the applicant's keyed hash, where an ID was read
+	Serial  string    `json:"serial,omitempty"`  // the case serial of the ticket, if accepted
 }
 
 // ticketInfo is what the mapper remembers of a ticket for later events.
@@ -206,6 +221,13 @@ func (m *mapper) Map(r store.Record) ([]Event, error) {
 		}
 		ev := base(EvRatingGiven, rt.At, rt.Ticket)
 		ev.Window, ev.Level = rt.Window, rt.Level
+		ev.Clerk, ev.Channel = rt.Clerk, rt.Channel
+		if len(rt.Reasons) > 0 {
+			ev.Reasons = append([]string(nil), rt.Reasons...)
+		}
+		if rt.Serial != "" && ev.Serial == "" {
+			ev.Serial = rt.Serial
+		}
 		if rt.Number != "" {
 			ev.Number = rt.Number
 		}

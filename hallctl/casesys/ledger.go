@@ -38,6 +38,20 @@ type LedgerTicket struct {
 	Serial  string
 	Rating  int // 0 = not rated
 	RatedAt time.Time
+
+	// Requeued: its last no-show put it back in line (not void); it is
+	// waiting again though its State stays no_show for reports.
+	Requeued bool `json:",omitempty"`
+	// CalledBy names the clerk of each called event, NoShowBy the clerk
+	// who marked each no-show ("window N" without a clerk), in order.
+	CalledBy []string `json:",omitempty"`
+	NoShowBy []string `json:",omitempty"`
+}
+
+// InLine reports whether the ticket is waiting to be called: never called
+// yet, transferred, or requeued after a no-show.
+func (t *LedgerTicket) InLine() bool {
+	return t.State == TicketWaiting || (t.State == TicketNoShow && t.Requeued)
 }
 
 // ClerkName is the ticket's clerk, or "window N" when no clerk record
@@ -105,6 +119,8 @@ type Ledger struct {
 	Ratings []LedgerRating
 	// Closed are follow-ups closed by a manager, by ticket.
 	Closed map[int64]FollowUpClosed
+	// Steps are the follow-ups' workflow steps by ticket, in log order.
+	Steps map[int64][]FollowUpStep
 	// Skipped counts records that could not be decoded.
 	Skipped int
 	LastSeq int64
@@ -120,6 +136,12 @@ type LedgerRating struct {
 	Serial string
 	Level  int
 	At     time.Time
+	// Channel, Reasons and Comment as given; Person is the applicant's
+	// keyed hash ("" without an ID read).
+	Channel string
+	Reasons []string
+	Comment string
+	Person  string
 }
 
 // FollowUpClosed is a FollowUpStream "closed" record.
@@ -138,7 +160,8 @@ func FollowUpRecord(c FollowUpClosed) store.Record {
 // NewLedger starts an empty ledger for a hall.
 func NewLedger(hall *config.Config) *Ledger {
 	return &Ledger{hall: hall, Tickets: map[int64]*LedgerTicket{}, Windows: map[int]*LedgerWindow{},
-		Cases: map[string]*LedgerCase{}, Closed: map[int64]FollowUpClosed{}}
+		Cases: map[string]*LedgerCase{}, Closed: map[int64]FollowUpClosed{},
+		Steps: map[int64][]FollowUpStep{}}
 }
 
 func (l *Ledger) loc() *time.Location {
@@ -220,16 +243,35 @@ func (l *Ledger) Apply(r store.Record) {
 		if rt.At.IsZero() {
 			rt.At = r.At
 		}
-		lr := LedgerRating{Ticket: rt.Ticket, Number: rt.Number, Item: rt.Item, Window: rt.Window, Level: rt.Level, At: rt.At}
+		lr := LedgerRating{Ticket: rt.Ticket, Number: rt.Number, Item: rt.Item, Window: rt.Window, Level: rt.Level, At: rt.At,
+			Channel: rt.Channel, Reasons: rt.Reasons, Comment: rt.Comment, Person: rt.Person}
 		if t := l.Tickets[rt.Ticket]; t != nil {
 			t.Rating, t.RatedAt = rt.Level, rt.At
+			if rt.Clerk != "" && t.Clerk == "" {
+				t.Clerk = rt.Clerk
+			}
 			lr.Clerk, lr.Serial = t.ClerkName(), t.Serial
 			if lr.Window == 0 {
 				lr.Window = t.Window
 			}
 		}
+		if rt.Clerk != "" {
+			lr.Clerk = rt.Clerk
+		}
+		if lr.Serial == "" {
+			lr.Serial = rt.Serial
+		}
 		l.Ratings = append(l.Ratings, lr)
 	case FollowUpStream:
+		if r.Type == "step" {
+			var s FollowUpStep
+			if json.Unmarshal(r.Data, &s) != nil || s.Ticket == 0 {
+				l.Skipped++
+				return
+			}
+			l.Steps[s.Ticket] = append(l.Steps[s.Ticket], s)
+			return
+		}
 		var c FollowUpClosed
 		if json.Unmarshal(r.Data, &c) != nil {
 			l.Skipped++
@@ -284,11 +326,18 @@ func (l *Ledger) applyQueue(q queueEvent, day, class string) {
 		t.LastCalledAt = at
 		t.Window = q.Window
 		t.Clerk = l.window(q.Window).Clerk
+		if q.Clerk != "" { // the console clerk who called it (newer logs)
+			t.Clerk = q.Clerk
+		}
+		t.CalledBy = append(t.CalledBy, t.ClerkName())
 		t.State = TicketCalled
 	case "started":
 		t.StartedAt = at
 		if q.Window != 0 {
 			t.Window = q.Window
+		}
+		if q.Clerk != "" { // who served it
+			t.Clerk = q.Clerk
 		}
 		t.State = TicketServing
 	case "finished":
@@ -297,6 +346,20 @@ func (l *Ledger) applyQueue(q queueEvent, day, class string) {
 	case "no_show":
 		t.NoShows++
 		t.State = TicketNoShow
+		t.Requeued = !q.Void
+		// The clerk who marked it: the console's, else the one signed in
+		// at the window, else the window; not whoever calls it later.
+		by := q.Clerk
+		if by == "" && q.Window != 0 {
+			by = l.window(q.Window).Clerk
+			if by == "" {
+				by = "window " + strconv.Itoa(q.Window)
+			}
+		}
+		if by == "" {
+			by = t.ClerkName()
+		}
+		t.NoShowBy = append(t.NoShowBy, by)
 	case "transferred":
 		if q.ToItem != "" {
 			t.Final = q.ToItem

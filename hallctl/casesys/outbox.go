@@ -28,6 +28,21 @@ const (
 	DeadBucket = "casesys-dead"
 	// CursorBucket key "log" is the last log seq turned into events.
 	CursorBucket = "casesys-cursor"
+	// The supervision outbox's buckets (SendSupervision), same layout.
+	SupOutboxBucket = "casesys-sup-outbox"
+	SupDeadBucket   = "casesys-sup-dead"
+	SupCursorBucket = "casesys-sup-cursor"
+)
+
+// What an outbox sends (OutboxOpts.Sends).
+const (
+	// SendAll (the default): case events and supervision.* events, to
+	// the case webhook, in the case buckets.
+	SendAll = ""
+	// SendCase: case events only (supervision goes to its own endpoint).
+	SendCase = "case"
+	// SendSupervision: supervision.* events only, in the Sup* buckets.
+	SendSupervision = "supervision"
 )
 
 // Entry is one event in the outbox or the dead-letter list.
@@ -47,6 +62,9 @@ type OutboxOpts struct {
 	Secret  []byte  // HMAC key
 	// RawIdentity includes raw ID records attached with AttachRaw.
 	RawIdentity bool
+	// Sends picks the events: SendAll (default), SendCase or
+	// SendSupervision.
+	Sends string
 	// Poll is how often Run looks for new log records without a Notify;
 	// default 2 s.
 	Poll   time.Duration
@@ -68,6 +86,9 @@ type Outbox struct {
 
 	scanMu sync.Mutex // one Scan at a time
 	mapper *mapper
+	sup    *SupervisionMapper
+	// the buckets: OutboxBucket… or SupOutboxBucket…
+	bOutbox, bDead, bCursor string
 
 	mu        sync.Mutex
 	cursor    int64
@@ -109,15 +130,23 @@ func OpenOutbox(ctx context.Context, st store.Store, o OutboxOpts) (*Outbox, err
 	if c == nil {
 		c = &http.Client{Timeout: o.Webhook.timeout()}
 	}
-	ob := &Outbox{st: st, o: o, client: c, clock: o.Clock, log: o.Logger, mapper: newMapper(o.Hall),
+	ob := &Outbox{st: st, o: o, client: c, clock: o.Clock, log: o.Logger, mapper: newMapper(o.Hall), sup: NewSupervisionMapper(),
+		bOutbox: OutboxBucket, bDead: DeadBucket, bCursor: CursorBucket,
 		inflight: map[string]bool{}, deadCases: map[string]int{}, raw: map[int64]*wire.CardRaw{},
 		notify: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
-	if b, err := st.Get(ctx, CursorBucket, "log"); err == nil {
+	switch o.Sends {
+	case SendAll, SendCase:
+	case SendSupervision:
+		ob.bOutbox, ob.bDead, ob.bCursor = SupOutboxBucket, SupDeadBucket, SupCursorBucket
+	default:
+		return nil, fmt.Errorf("%w: outbox sends %q (\"\", %q or %q)", ErrConfig, o.Sends, SendCase, SendSupervision)
+	}
+	if b, err := st.Get(ctx, ob.bCursor, "log"); err == nil {
 		ob.cursor, _ = strconv.ParseInt(string(b), 10, 64)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("outbox cursor: %w", err)
 	}
-	kvs, err := st.List(ctx, OutboxBucket)
+	kvs, err := st.List(ctx, ob.bOutbox)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
@@ -129,7 +158,7 @@ func OpenOutbox(ctx context.Context, st store.Store, o OutboxOpts) (*Outbox, err
 		}
 		ob.pending = append(ob.pending, &e)
 	}
-	dead, err := st.List(ctx, DeadBucket)
+	dead, err := st.List(ctx, ob.bDead)
 	if err != nil {
 		return nil, fmt.Errorf("outbox dead letters: %w", err)
 	}
@@ -145,7 +174,7 @@ func OpenOutbox(ctx context.Context, st store.Store, o OutboxOpts) (*Outbox, err
 		if r.Seq > ob.cursor {
 			return errStop
 		}
-		_, _ = ob.mapper.Map(r)
+		_, _ = ob.mapRecord(r)
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStop) {
@@ -155,6 +184,20 @@ func OpenOutbox(ctx context.Context, st store.Store, o OutboxOpts) (*Outbox, err
 }
 
 var errStop = errors.New("stop")
+
+// mapRecord is the events of r this outbox sends.
+func (ob *Outbox) mapRecord(r store.Record) ([]Event, error) {
+	var evs []Event
+	var err error
+	if ob.o.Sends != SendSupervision {
+		evs, err = ob.mapper.Map(r)
+	}
+	s, ok, serr := ob.sup.Map(r)
+	if ok && ob.o.Sends != SendCase {
+		evs = append(evs, s.Event(ob.o.Hall))
+	}
+	return evs, errors.Join(err, serr)
+}
 
 // Notify tells the connector new records were committed (non-blocking).
 func (ob *Outbox) Notify() {
@@ -195,7 +238,7 @@ func (ob *Outbox) Scan(ctx context.Context) (int, error) {
 		var entries []*Entry
 		last, n := cursor, 0
 		err := ob.st.Read(ctx, "", cursor, func(r store.Record) error {
-			evs, err := ob.mapper.Map(r)
+			evs, err := ob.mapRecord(r)
 			if err != nil {
 				ob.log.Error("outbox: record skipped", "seq", r.Seq, "err", err)
 			}
@@ -217,9 +260,9 @@ func (ob *Outbox) Scan(ctx context.Context) (int, error) {
 		}
 		var b store.Batch
 		for _, e := range entries {
-			b.Put(OutboxBucket, e.Key, mustJSON(e))
+			b.Put(ob.bOutbox, e.Key, mustJSON(e))
 		}
-		b.Put(CursorBucket, "log", []byte(strconv.FormatInt(last, 10)))
+		b.Put(ob.bCursor, "log", []byte(strconv.FormatInt(last, 10)))
 		if _, err := ob.st.Commit(ctx, &b); err != nil {
 			return added, fmt.Errorf("outbox scan: %w", err)
 		}
@@ -296,7 +339,7 @@ func (ob *Outbox) attempt(ctx context.Context, e *Entry) {
 	upd := *e
 	dead := false
 	if err == nil {
-		b.Delete(OutboxBucket, e.Key)
+		b.Delete(ob.bOutbox, e.Key)
 	} else {
 		upd.Attempts++
 		upd.LastError = err.Error()
@@ -304,11 +347,11 @@ func (ob *Outbox) attempt(ctx context.Context, e *Entry) {
 		if upd.Attempts >= ob.o.Webhook.MaxAttempts || errors.As(err, &pe) {
 			dead = true
 			upd.DeadAt = now
-			b.Delete(OutboxBucket, e.Key)
-			b.Put(DeadBucket, e.Key, mustJSON(upd))
+			b.Delete(ob.bOutbox, e.Key)
+			b.Put(ob.bDead, e.Key, mustJSON(upd))
 		} else {
 			upd.NextAt = now.Add(ob.backoff(upd.Attempts))
-			b.Put(OutboxBucket, e.Key, mustJSON(upd))
+			b.Put(ob.bOutbox, e.Key, mustJSON(upd))
 		}
 	}
 	ob.mu.Unlock()
@@ -481,7 +524,7 @@ func (ob *Outbox) Stats() OutboxStats {
 
 // DeadLetters lists the dead-letter list in log order.
 func (ob *Outbox) DeadLetters(ctx context.Context) ([]Entry, error) {
-	kvs, err := ob.st.List(ctx, DeadBucket)
+	kvs, err := ob.st.List(ctx, ob.bDead)
 	if err != nil {
 		return nil, err
 	}
@@ -515,8 +558,8 @@ func (ob *Outbox) Replay(ctx context.Context, key string) (int, error) {
 		}
 		e := e
 		e.Attempts, e.LastError, e.DeadAt, e.NextAt = 0, "", time.Time{}, ob.clock.Now()
-		b.Delete(DeadBucket, e.Key)
-		b.Put(OutboxBucket, e.Key, mustJSON(e))
+		b.Delete(ob.bDead, e.Key)
+		b.Put(ob.bOutbox, e.Key, mustJSON(e))
 		back = append(back, &e)
 	}
 	if len(back) == 0 {
@@ -540,4 +583,41 @@ func (ob *Outbox) Replay(ctx context.Context, key string) (int, error) {
 	ob.mu.Unlock()
 	ob.Notify()
 	return len(back), nil
+}
+
+// DeadLetter returns one dead letter by key.
+func (ob *Outbox) DeadLetter(ctx context.Context, key string) (Entry, error) {
+	dead, err := ob.DeadLetters(ctx)
+	if err != nil {
+		return Entry{}, err
+	}
+	for _, e := range dead {
+		if e.Key == key {
+			return e, nil
+		}
+	}
+	return Entry{}, fmt.Errorf("%w: %q", ErrNoDeadLetter, key)
+}
+
+// Discard drops a dead letter for good: the case system will never get
+// it, and the case's later events, held behind it, go on. For an event
+// the case system has had by other means or can never accept; the caller
+// records who decided it and why (the manager's audit entry).
+func (ob *Outbox) Discard(ctx context.Context, key string) (Entry, error) {
+	e, err := ob.DeadLetter(ctx, key)
+	if err != nil {
+		return Entry{}, err
+	}
+	var b store.Batch
+	b.Delete(ob.bDead, key)
+	if _, err := ob.st.Commit(ctx, &b); err != nil {
+		return Entry{}, err
+	}
+	ob.mu.Lock()
+	if ob.deadCases[e.Event.Case]--; ob.deadCases[e.Event.Case] <= 0 {
+		delete(ob.deadCases, e.Event.Case)
+	}
+	ob.mu.Unlock()
+	ob.Notify()
+	return e, nil
 }

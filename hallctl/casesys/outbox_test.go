@@ -30,6 +30,7 @@ type receiver struct {
 	byCase map[string][]int64
 	posts  int
 	dups   int
+	nonces map[string]bool
 	// behave decides what the n-th POST (1-based) does: "ok", "fail",
 	// "stall" (accept then hang past the client timeout), "slow", "reject".
 	behave func(n int, ev Event) string
@@ -49,6 +50,26 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
+	// The V2 signature binds the method and the path it was sent to:
+	// the same request replayed at another path of the receiver fails.
+	nonce, err := VerifyWebhook(req.Header, secret, req.Method, req.URL.EscapedPath(), r.clock.Now(), body)
+	if err != nil {
+		r.t.Errorf("receiver: V2: %v", err)
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	if _, err := VerifyWebhook(req.Header, secret, req.Method, req.URL.EscapedPath()+"/other", r.clock.Now(), body); err == nil {
+		r.t.Error("receiver: a V2 signature verified at another path")
+	}
+	r.mu.Lock()
+	if r.nonces == nil {
+		r.nonces = map[string]bool{}
+	}
+	if r.nonces[nonce] {
+		r.t.Errorf("receiver: nonce %s used twice", nonce)
+	}
+	r.nonces[nonce] = true
+	r.mu.Unlock()
 	var ev Event
 	if err := json.Unmarshal(body, &ev); err != nil || ev.ID != req.Header.Get(HeaderIdempotency) {
 		r.t.Errorf("receiver: bad body or idempotency key: %v", err)
@@ -331,5 +352,57 @@ func TestOpenOutboxRefusesBadOpts(t *testing.T) {
 		if _, err := OpenOutbox(context.Background(), st, o); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: %v", o, err)
 		}
+	}
+}
+
+// A discarded dead letter is gone for good: its case's held-back events
+// go on without it, also after a restart, and the list is empty.
+func TestOutboxDiscardUnblocksCase(t *testing.T) {
+	fc := clockwork.NewFakeClockAt(time.Date(2026, 11, 21, 1, 0, 0, 0, time.UTC))
+	r, srv := newReceiver(t, fc)
+	r.behave = func(_ int, ev Event) string {
+		if ev.Ticket == 3 && ev.Type == EvTicketIssued {
+			return "reject" // this one event the case system will never take
+		}
+		return "ok"
+	}
+	path := filepath.Join(t.TempDir(), "hallctl.db")
+	st := openStore(t, path)
+	want := hallLog(t, st, 4, fc.Now())
+	opts := OutboxOpts{Hall: "test", Secret: secret, Clock: fc, Webhook: Webhook{URL: srv.URL, TimeoutS: 1, MaxAttempts: 3, BackoffS: 1, MaxBackoffS: 4}}
+	ob, err := OpenOutbox(context.Background(), st, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain(t, ob, fc, 50)
+	dead, err := ob.DeadLetters(context.Background())
+	if err != nil || len(dead) != 1 {
+		t.Fatalf("dead letters: %+v %v", dead, err)
+	}
+	if _, err := ob.Discard(context.Background(), "nope"); !errors.Is(err, ErrNoDeadLetter) {
+		t.Fatalf("discard of an unknown key: %v", err)
+	}
+	if e, err := ob.Discard(context.Background(), dead[0].Key); err != nil || e.Event.Ticket != 3 {
+		t.Fatalf("discard: %+v %v", e, err)
+	}
+	drain(t, ob, fc, 50)
+	if s := ob.Stats(); s.Dead != 0 || s.Blocked != 0 || s.Pending != 0 {
+		t.Fatalf("after the discard: %+v", s)
+	}
+	r.mu.Lock()
+	got := len(r.got)
+	r.mu.Unlock()
+	if got != want-1 {
+		t.Fatalf("delivered %d events, want every one but the discarded (%d)", got, want-1)
+	}
+	st.Close()
+	st = openStore(t, path)
+	defer st.Close()
+	ob, err = OpenOutbox(context.Background(), st, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := ob.DeadLetters(context.Background()); len(d) != 0 {
+		t.Fatalf("a restart brought a discarded dead letter back: %+v", d)
 	}
 }

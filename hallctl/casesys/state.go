@@ -25,8 +25,10 @@ type ledgerState struct {
 	Cases   []*LedgerCase    `json:"cases"`
 	Ratings []LedgerRating   `json:"ratings"`
 	Closed  []FollowUpClosed `json:"closed"`
-	Skipped int              `json:"skipped"`
-	LastSeq int64            `json:"last_seq"`
+	// Steps are the follow-ups' workflow steps (issue 14; absent before).
+	Steps   []FollowUpStep `json:"steps,omitempty"`
+	Skipped int            `json:"skipped"`
+	LastSeq int64          `json:"last_seq"`
 }
 
 // MarshalState saves the ledger (for snapshots: restore it with
@@ -54,6 +56,14 @@ func (l *Ledger) MarshalState() ([]byte, error) {
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	for _, id := range ids {
 		s.Closed = append(s.Closed, l.Closed[id])
+	}
+	ids = ids[:0]
+	for id := range l.Steps {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		s.Steps = append(s.Steps, l.Steps[id]...)
 	}
 	return json.Marshal(s)
 }
@@ -91,6 +101,9 @@ func RestoreLedger(hall *config.Config, b []byte) (*Ledger, error) {
 	for _, c := range s.Closed {
 		l.Closed[c.Ticket] = c
 	}
+	for _, st := range s.Steps {
+		l.Steps[st.Ticket] = append(l.Steps[st.Ticket], st)
+	}
 	l.Ratings, l.Skipped, l.LastSeq = s.Ratings, s.Skipped, s.LastSeq
 	return l, nil
 }
@@ -126,6 +139,11 @@ func (l *Ledger) Compact(ticketsFrom, followFrom string) {
 	for id := range l.Closed {
 		if !rated[id] {
 			delete(l.Closed, id)
+		}
+	}
+	for id := range l.Steps {
+		if !rated[id] {
+			delete(l.Steps, id)
 		}
 	}
 	for k, c := range l.Cases {

@@ -22,6 +22,9 @@ const (
 
 // Alert is one supervision finding.
 type Alert struct {
+	// ID names the finding stably (AlertID): the same alert has the same
+	// ID at every evaluation and after a restart.
+	ID        string    `json:"id,omitempty"`
 	Kind      string    `json:"kind"`
 	Severity  string    `json:"severity"` // warning | critical
 	Item      string    `json:"item,omitempty"`
@@ -45,7 +48,9 @@ func Alerts(l *Ledger, s Supervision, cal *Calendar, now time.Time) []Alert {
 	var out []Alert
 	for _, id := range l.Order {
 		t := l.Tickets[id]
-		if t.State != TicketWaiting || t.Day != today {
+		// A ticket requeued after a no-show waits again: the applicant's
+		// wait counts from issue (the total wait), as in national practice.
+		if !t.InLine() || t.Day != today {
 			continue
 		}
 		lim := s.WaitMin
@@ -58,7 +63,8 @@ func Alerts(l *Ledger, s Supervision, cal *Calendar, now time.Time) []Alert {
 			if waited > 2*lim {
 				sev = "critical"
 			}
-			out = append(out, Alert{Kind: AlertLongWait, Severity: sev, Item: t.Final, Ticket: t.ID, Number: t.Number,
+			out = append(out, Alert{ID: fmt.Sprintf("%s/ticket-%d/%d", AlertLongWait, t.ID, t.Calls),
+				Kind: AlertLongWait, Severity: sev, Item: t.Final, Ticket: t.ID, Number: t.Number,
 				Since: t.IssuedAt, Value: waited, Threshold: lim,
 				Message: fmt.Sprintf("%s 已等候 %.0f 分钟（上限 %.0f）", t.Number, waited, lim)})
 		}
@@ -74,7 +80,7 @@ func Alerts(l *Ledger, s Supervision, cal *Calendar, now time.Time) []Alert {
 			if m > 2*s.PauseMin {
 				sev = "critical"
 			}
-			out = append(out, Alert{Kind: AlertPaused, Severity: sev, Window: n, Clerk: w.Clerk, Since: w.PausedAt,
+			out = append(out, Alert{ID: fmt.Sprintf("%s/window-%d/%d", AlertPaused, n, w.PausedAt.UnixMilli()), Kind: AlertPaused, Severity: sev, Window: n, Clerk: w.Clerk, Since: w.PausedAt,
 				Value: m, Threshold: s.PauseMin, Message: fmt.Sprintf("%d号窗口暂停 %.0f 分钟（上限 %.0f）", n, m, s.PauseMin)})
 		}
 	}
@@ -97,10 +103,10 @@ func Alerts(l *Ledger, s Supervision, cal *Calendar, now time.Time) []Alert {
 		left := cal.WorkdaysBetween(todayCivil, due)
 		switch {
 		case todayCivil.After(due):
-			out = append(out, Alert{Kind: AlertOverdue, Severity: "critical", Item: c.Item, Window: c.Window, Serial: c.Serial,
+			out = append(out, Alert{ID: AlertOverdue + "/" + c.Serial, Kind: AlertOverdue, Severity: "critical", Item: c.Item, Window: c.Window, Serial: c.Serial,
 				Ticket: c.Ticket, Value: float64(left), Threshold: 0, Message: fmt.Sprintf("%s 已超期（承诺 %s）", c.Serial, c.Due)})
 		case left <= s.DueSoonDays:
-			out = append(out, Alert{Kind: AlertDueSoon, Severity: "warning", Item: c.Item, Window: c.Window, Serial: c.Serial,
+			out = append(out, Alert{ID: AlertDueSoon + "/" + c.Serial, Kind: AlertDueSoon, Severity: "warning", Item: c.Item, Window: c.Window, Serial: c.Serial,
 				Ticket: c.Ticket, Value: float64(left), Threshold: float64(s.DueSoonDays),
 				Message: fmt.Sprintf("%s 将于 %s 到期，剩 %d 个工作日", c.Serial, c.Due, left)})
 		}
@@ -118,25 +124,43 @@ func sortedWindows(l *Ledger) []int {
 	return ns
 }
 
-// noShowAlerts compares each clerk's no-show share of today's called
-// tickets with the rest of the hall.
+// noShowAlerts compares each clerk's no-show marks today with the calls
+// that clerk made today, against the rest of the hall. A no-show counts
+// for the clerk who marked it (LedgerTicket.NoShowBy), not for whoever
+// called the requeued ticket last.
 func noShowAlerts(l *Ledger, s Supervision, today string) []Alert {
 	type tally struct{ called, noShow int }
 	per := map[string]*tally{}
 	var all tally
+	of := func(c string) *tally {
+		if per[c] == nil {
+			per[c] = &tally{}
+		}
+		return per[c]
+	}
 	for _, id := range l.Order {
 		t := l.Tickets[id]
 		if t.Day != today || t.Window == 0 {
 			continue
 		}
-		c := t.ClerkName()
-		if per[c] == nil {
-			per[c] = &tally{}
+		if len(t.CalledBy) == 0 && t.Calls > 0 {
+			// Restored from a snapshot older than the per-call names:
+			// the ticket under its last caller.
+			c := t.ClerkName()
+			of(c).called++
+			all.called++
+			if t.State == TicketNoShow {
+				of(c).noShow++
+				all.noShow++
+			}
+			continue
 		}
-		per[c].called++
-		all.called++
-		if t.State == TicketNoShow {
-			per[c].noShow++
+		for _, c := range t.CalledBy {
+			of(c).called++
+			all.called++
+		}
+		for _, c := range t.NoShowBy {
+			of(c).noShow++
 			all.noShow++
 		}
 	}
@@ -148,7 +172,7 @@ func noShowAlerts(l *Ledger, s Supervision, today string) []Alert {
 	var out []Alert
 	for _, n := range names {
 		p := per[n]
-		if p.called < s.NoShowMinCalls {
+		if p.called < s.NoShowMinCalls || p.called == 0 {
 			continue
 		}
 		rate := float64(p.noShow) / float64(p.called)
@@ -161,13 +185,15 @@ func noShowAlerts(l *Ledger, s Supervision, today string) []Alert {
 				continue
 			}
 		}
-		out = append(out, Alert{Kind: AlertNoShowRate, Severity: "warning", Clerk: n, Value: rate, Threshold: s.NoShowRate,
+		out = append(out, Alert{ID: AlertNoShowRate + "/" + today + "/" + n, Kind: AlertNoShowRate, Severity: "warning", Clerk: n,
+			Value: rate, Threshold: s.NoShowRate,
 			Message: fmt.Sprintf("%s 今日过号率 %.0f%%（%d/%d）", n, rate*100, p.noShow, p.called)})
 	}
 	return out
 }
 
-// FollowUp is a low rating (level ≤ 2) to follow up (好差评整改).
+// FollowUp is a low rating (level ≤ 2) to follow up (好差评整改), with its
+// workflow (followflow.go).
 type FollowUp struct {
 	Ticket   int64     `json:"ticket"`
 	Number   string    `json:"number"`
@@ -177,22 +203,42 @@ type FollowUp struct {
 	Serial   string    `json:"serial,omitempty"`
 	Level    int       `json:"level"`
 	RatedAt  time.Time `json:"rated_at"`
-	Deadline string    `json:"deadline"` // YYYY-MM-DD, follow_up_days working days after the rating
-	Overdue  bool      `json:"overdue"`
+	Deadline string    `json:"deadline"` // YYYY-MM-DD: follow_up_days (or the steps' sum) working days after the rating
+	Overdue  bool      `json:"overdue"`  // the whole deadline or the current step's passed
 	Closed   bool      `json:"closed"`
 	ClosedAt time.Time `json:"closed_at,omitzero"`
 	Note     string    `json:"note,omitempty"`
+	// Channel, Reasons and Comment are the rating's (the comment is the
+	// phone page's free text, for the manager only); Named says an ID
+	// was read (实名: the ticket was taken with an ID card).
+	Channel string   `json:"channel,omitempty"`
+	Reasons []string `json:"reasons,omitempty"`
+	Comment string   `json:"comment,omitempty"`
+	Named   bool     `json:"named"`
+	// State is the workflow state (pending, verified, rectifying,
+	// feedback, closed, appealed, appeal_accepted); Next the actions
+	// possible now; StepDeadline the current step's deadline (none while
+	// appealed or ended) and StepOverdue whether it passed.
+	State        string         `json:"state"`
+	Next         []string       `json:"next"`
+	StepDeadline string         `json:"step_deadline,omitempty"`
+	StepOverdue  bool           `json:"step_overdue"`
+	Log          []FollowUpStep `json:"log"`
 }
 
 // FollowUpLevel is the highest rating that needs a follow-up.
 const FollowUpLevel = 2
 
 // FollowUps lists the ratings of FollowUpLevel or less, oldest first, with
-// their deadline: open ones are overdue after the deadline's day; closed
-// ones are overdue if they were closed after it.
+// their workflow state and deadlines. The whole deadline is days working
+// days after the rating (case_system.follow_up_days), or, when days is 0,
+// the sum of ratings.steps_days; each step's is its steps_days after the
+// step before. Open ones are overdue after a deadline's day; closed ones
+// are overdue if they were closed after the whole deadline.
 func FollowUps(l *Ledger, cal *Calendar, days int, now time.Time) []FollowUp {
+	steps := l.ratingSteps()
 	if days <= 0 {
-		days = DefaultFollowUpDays
+		days = steps.Total()
 	}
 	loc := l.loc()
 	var out []FollowUp
@@ -202,17 +248,37 @@ func FollowUps(l *Ledger, cal *Calendar, days int, now time.Time) []FollowUp {
 		}
 		deadline := cal.AddWorkdays(r.At.In(loc), days)
 		f := FollowUp{Ticket: r.Ticket, Number: r.Number, Item: r.Item, Window: r.Window, Clerk: r.Clerk, Serial: r.Serial,
-			Level: r.Level, RatedAt: r.At, Deadline: deadline.Format(DateLayout)}
+			Level: r.Level, RatedAt: r.At, Deadline: deadline.Format(DateLayout), Channel: r.Channel,
+			Reasons: r.Reasons, Comment: r.Comment, Named: r.Person != ""}
 		if f.Clerk == "" && f.Window != 0 {
 			f.Clerk = "window " + strconv.Itoa(f.Window)
 		}
+		var closed *FollowUpClosed
 		end := now
 		if c, ok := l.Closed[r.Ticket]; ok {
 			f.Closed, f.ClosedAt, f.Note = true, c.At, c.Note
 			end = c.At
+			closed = &c
 		}
-		e := end.In(loc)
-		f.Overdue = time.Date(e.Year(), e.Month(), e.Day(), 0, 0, 0, 0, time.UTC).After(deadline)
+		fl := foldFlow(r.At, l.Steps[r.Ticket], closed)
+		f.State, f.Log, f.Next = fl.state, fl.log, nextActions(fl.state, fl.appealedBefore)
+		if f.Log == nil {
+			f.Log = []FollowUpStep{}
+		}
+		if f.Next == nil {
+			f.Next = []string{}
+		}
+		if fl.state == FollowUpAppealAccepted {
+			end = fl.since // ended: no longer overdue after it
+		}
+		endDay := dayOf(end, loc)
+		f.Overdue = endDay.After(deadline)
+		if d := stepDays(fl.state, steps); d > 0 {
+			sd := cal.AddWorkdays(fl.since.In(loc), d)
+			f.StepDeadline = sd.Format(DateLayout)
+			f.StepOverdue = dayOf(now, loc).After(sd)
+			f.Overdue = f.Overdue || f.StepOverdue
+		}
 		out = append(out, f)
 	}
 	return out
@@ -288,7 +354,7 @@ func (m *Monitor) Collect(ch chan<- prometheus.Metric) {
 	today := now.In(m.l.loc()).Format(DateLayout)
 	for _, id := range m.l.Order {
 		t := m.l.Tickets[id]
-		if t.State == TicketWaiting && t.Day == today {
+		if t.InLine() && t.Day == today {
 			longest[t.Final] = max(longest[t.Final], now.Sub(t.IssuedAt).Seconds())
 		}
 	}
@@ -314,7 +380,7 @@ func (m *Monitor) Collect(ch chan<- prometheus.Metric) {
 	var open, overdue, closed int
 	for _, f := range fus {
 		switch {
-		case f.Closed:
+		case f.Closed || f.State == FollowUpAppealAccepted:
 			closed++
 		case f.Overdue:
 			overdue++

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -32,8 +29,9 @@ import (
 // as the change it made, so a replay is refused also after a restart (a
 // nonce is dropped once its timestamp is too old to be accepted anyway).
 
-// HeaderNonce carries a signed push's nonce.
-const HeaderNonce = "X-Servicehall-Nonce"
+// HeaderNonce carries a signed push's nonce (the scheme is shared with
+// case-status pushes: casesys.PushCanonical).
+const HeaderNonce = casesys.HeaderNonce
 
 // PushMaxSkew is how far a push's timestamp may be from the controller's
 // clock (the case system's casesys.MaxSkew).
@@ -103,14 +101,9 @@ type PushResult struct {
 	Changed     bool        `json:"changed"`
 }
 
-var nonceRe = regexp.MustCompile(`^[A-Za-z0-9_-]{16,64}$`)
-
 // SignPush is the X-Servicehall-Signature value of a push.
 func SignPush(secret []byte, method, path, timestamp, nonce string, body []byte) string {
-	sum := sha256.Sum256(body)
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(method + "\n" + path + "\n" + timestamp + "\n" + nonce + "\n" + hex.EncodeToString(sum[:])))
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+	return casesys.SignPush(secret, method, path, timestamp, nonce, body)
 }
 
 // SignPushRequest sets a push's timestamp, nonce and signature headers
@@ -132,7 +125,7 @@ func (b *book) verify(p PushRequest, now time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%w: %s, %s and %s are required", ErrPushUnsigned,
 			casesys.HeaderTimestamp, HeaderNonce, casesys.HeaderSignature)
 	}
-	if !nonceRe.MatchString(p.Nonce) {
+	if !casesys.ValidNonce(p.Nonce) {
 		return time.Time{}, fmt.Errorf("%w: the nonce must be 16-64 letters, digits, _ or -", ErrPushUnsigned)
 	}
 	sec, err := strconv.ParseInt(p.Timestamp, 10, 64)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -67,11 +68,21 @@ type caseSys struct {
 	reg     *casesys.Registry // nil without Options.CaseStore
 	api     http.Handler
 	outbox  *casesys.Outbox
+	// supOutbox sends the 电子监察 events to case_system.supervision.url
+	// (nil: they go with the case events through outbox, if any).
+	supOutbox *casesys.Outbox
+	// alertLog records alert transitions (nil without a case store).
+	alertLog *casesys.AlertLog
+	lookups  *caseLookups // the public look-up (cases_lookup.go)
 
 	// Guarded by the controller's lock (every writer runs in a unit).
 	acc      *casesys.Acceptor
 	accepted map[int64]string // ticket → serial
 	clerks   map[int]string   // window → signed-in clerk
+	idRead   map[int64]string // ticket → keyed hash of an ID card read at its window
+
+	// fuMu takes follow-up steps one at a time (followups.go).
+	fuMu sync.Mutex
 
 	monMu    sync.Mutex
 	monSeq   int64  // log records the monitor has seen
@@ -89,7 +100,8 @@ func (c *Controller) newCaseSys(ctx context.Context) (*caseSys, error) {
 	if err != nil {
 		return nil, err
 	}
-	cs := &caseSys{cfg: raw.WithDefaults(), cal: cal, accepted: map[int64]string{}, clerks: map[int]string{}}
+	cs := &caseSys{cfg: raw.WithDefaults(), cal: cal, accepted: map[int64]string{}, clerks: map[int]string{}, idRead: map[int64]string{},
+		lookups: newCaseLookups(c.o.CaseKey, c.cfg.Limits.LookupsPerMin, c.o.Registry, func(m string) { c.log.Warn(m) })}
 	if cs.acc, err = casesys.NewAcceptor(c.cfg, raw, cal); err != nil {
 		return nil, err
 	}
@@ -114,14 +126,28 @@ func (c *Controller) newCaseSys(ctx context.Context) (*caseSys, error) {
 			return nil, fmt.Errorf("case_system inbound key: %w", err)
 		}
 		cs.api = casesys.NewAPI(cs.reg, casesys.APIOpts{Prefix: "/api/v1/cases", Key: key, Clock: c.clock,
-			Logger: c.log.With("part", "cases")})
+			Logger: c.log.With("part", "cases"), Metrics: c.o.Registry})
+		cs.alertLog = casesys.NewAlertLog(st, cs.monitor.Alerts, c.clock.Now, c.cfg.Loc, c.log.With("part", "supervision"))
+		sends := casesys.SendAll
+		if sw := raw.SupervisionWebhook(); sw != nil {
+			sends = casesys.SendCase
+			secret, err := raw.SupervisionSecret()
+			if err != nil {
+				return nil, fmt.Errorf("case_system supervision secret: %w", err)
+			}
+			cs.supOutbox, err = casesys.OpenOutbox(ctx, st, casesys.OutboxOpts{Hall: c.cfg.Hall.ID, Webhook: *sw,
+				Secret: secret, Sends: casesys.SendSupervision, Clock: c.clock, Logger: c.log.With("part", "supervision-outbox")})
+			if err != nil {
+				return nil, err
+			}
+		}
 		if cs.cfg.Webhook != nil {
 			secret, err := raw.WebhookSecret()
 			if err != nil {
 				return nil, fmt.Errorf("case_system webhook secret: %w", err)
 			}
 			cs.outbox, err = casesys.OpenOutbox(ctx, st, casesys.OutboxOpts{Hall: c.cfg.Hall.ID, Webhook: *cs.cfg.Webhook,
-				Secret: secret, RawIdentity: raw.RawIdentity, Clock: c.clock, Logger: c.log.With("part", "outbox")})
+				Secret: secret, RawIdentity: raw.RawIdentity, Sends: sends, Clock: c.clock, Logger: c.log.With("part", "outbox")})
 			if err != nil {
 				return nil, err
 			}
@@ -153,6 +179,55 @@ func (c *Controller) committed(cs *caseSys, recs []store.Record) {
 	if cs.outbox != nil {
 		cs.outbox.Notify()
 	}
+	if cs.supOutbox != nil {
+		cs.supOutbox.Notify()
+	}
+}
+
+// SupervisionEvery is how often the controller evaluates the 电子监察
+// alerts and records their transitions (casesys.AlertLog).
+const SupervisionEvery = 15 * time.Second
+
+// runAlertLog records alert transitions every SupervisionEvery until ctx
+// ends.
+func (c *Controller) runAlertLog(ctx context.Context) {
+	if c.cases == nil || c.cases.alertLog == nil {
+		return
+	}
+	t := c.clock.NewTicker(SupervisionEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.Chan():
+		}
+		if _, _, err := c.StepAlerts(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("supervision alert log", "err", err)
+		}
+	}
+}
+
+// StepAlerts evaluates the 电子监察 alerts now and records the ones raised
+// and cleared since the last evaluation (runAlertLog calls it; tests too).
+func (c *Controller) StepAlerts(ctx context.Context) (raised, cleared int, err error) {
+	if c.cases == nil || c.cases.alertLog == nil {
+		return 0, 0, ErrCasesOff
+	}
+	if err := c.failure(); err != nil {
+		return 0, 0, err
+	}
+	c.pruneMonitor(c.cases)
+	return c.cases.alertLog.Step(ctx)
+}
+
+// SupervisionOutbox is the 电子监察 connector (nil without
+// case_system.supervision.url).
+func (c *Controller) SupervisionOutbox() *casesys.Outbox {
+	if c.cases == nil {
+		return nil
+	}
+	return c.cases.supOutbox
 }
 
 // signIn records the clerk working a window when it changes (in u), for
@@ -221,7 +296,7 @@ func (c *Controller) accept(ctx context.Context, u *unit, a casesys.Acceptance) 
 		c.log.Debug("no printer at the window: acceptance receipt not printed", "window", a.Window, "serial", cas.Serial)
 		return
 	}
-	args := cs.acc.Receipt(cas, c.cfg.Server.PublicURL)
+	args := cs.acc.Receipt(cas, c.cfg.Server.PublicURL, c.CaseCheck(cas.Serial))
 	if _, err := c.bus.Dispatch(u, ps[0].Agent, ps[0].Device.ID, wire.CmdPrint, args, c.ttl()); err != nil {
 		c.log.Error("print acceptance receipt", "agent", ps[0].Agent, "device", ps[0].Device.ID, "err", err)
 	}
@@ -255,6 +330,9 @@ func (c *Controller) onWindowCard(u *unit, window int, cd wire.Card) {
 	}
 	id := casesys.IdentityFromCard(ticket, window, cd)
 	c.recordIdentity(u, id)
+	if id.IDHash != "" {
+		c.cases.idRead[ticket] = id.IDHash // the applicant, for one rating per case
+	}
 	if ob := c.cases.outbox; ob != nil && cd.Raw != nil {
 		ob.AttachRaw(ticket, *cd.Raw)
 	}
@@ -281,12 +359,30 @@ func (c *Controller) Supervision(ctx context.Context) []casesys.Alert {
 		out = append(out, casesys.Alert{Kind: "device_fault", Severity: "critical", Window: d.Device.Window,
 			Message: fmt.Sprintf("设备故障：%s/%s（%s）%s %s", d.Agent, d.Device.ID, d.Device.Kind, d.Status.Code, deviceFaultHint(d.Device.Kind, d.Status.Code))})
 	}
+	for _, r := range c.RefusedDevices() {
+		out = append(out, casesys.Alert{Kind: "device_refused", Severity: "warning", Window: r.Window, Since: r.At, Message: refusalMessage(r)})
+	}
 	for _, pr := range c.Unprinted() {
 		out = append(out, casesys.Alert{Kind: "unprinted", Severity: "warning", Ticket: pr.Ticket, Number: pr.Number, Since: pr.At,
 			Message: fmt.Sprintf("%s 号票未能打印（%s/%s：%s），持号人可能没有号票", pr.Number, pr.Agent, pr.Device, pr.Code)})
 	}
+	if c.calw != nil {
+		out = append(out, c.calw.alerts()...)
+	}
 	if c.cases == nil {
 		return out
+	}
+	if ob := c.cases.supOutbox; ob != nil {
+		if st := ob.Stats(); st.Dead > 0 {
+			out = append(out, casesys.Alert{Kind: "dead_letter", Severity: "critical", Value: float64(st.Dead),
+				Message: fmt.Sprintf("%d 条电子监察事件无法送达监察平台，其后的监察事件也在等待", st.Dead)})
+		}
+	}
+	if ob := c.cases.outbox; ob != nil {
+		if st := ob.Stats(); st.Dead > 0 {
+			out = append(out, casesys.Alert{Kind: "dead_letter", Severity: "critical", Value: float64(st.Dead),
+				Message: fmt.Sprintf("%d 条办件事件无法送达办件系统，其所属办件的后续事件也在等待：请在“送达失败”中重新发送或作废（hallctl cases dead-letters）", st.Dead)})
+		}
 	}
 	c.pruneMonitor(c.cases)
 	return append(out, c.cases.monitor.Alerts()...)
@@ -300,37 +396,43 @@ func (c *Controller) FollowUps(ctx context.Context) []casesys.FollowUp {
 	return c.cases.monitor.FollowUps()
 }
 
-// CloseFollowUp records that a manager followed a low rating up.
+// CloseFollowUp records that a manager followed a low rating up (办结),
+// from any open state of its workflow (followups.go), audited.
 func (c *Controller) CloseFollowUp(ctx context.Context, ticket int64, note, by string) (f casesys.FollowUp, err error) {
-	var found *casesys.FollowUp
-	for _, x := range c.FollowUps(ctx) {
-		if x.Ticket == ticket {
-			found = &x
-		}
+	if c.cases == nil {
+		return casesys.FollowUp{}, ErrUnknownFollowUp
 	}
-	if found == nil {
+	c.cases.fuMu.Lock()
+	defer c.cases.fuMu.Unlock()
+	found, ok := c.followUp(ctx, ticket)
+	if !ok {
 		return casesys.FollowUp{}, ErrUnknownFollowUp
 	}
 	if found.Closed {
-		return *found, ErrFollowUpClosed
+		return found, ErrFollowUpClosed
+	}
+	if found.State == casesys.FollowUpAppealAccepted {
+		return found, fmt.Errorf("%w: the appeal was accepted", casesys.ErrFollowUpState)
 	}
 	// Written on its own (not in a unit): it changes nothing in memory but
 	// through the monitor, which follows the commit; a duplicate key means
 	// another request closed it first.
-	rec := casesys.FollowUpRecord(casesys.FollowUpClosed{Ticket: ticket, Note: note, By: by, At: c.clock.Now()})
-	_, err = c.store.Append(context.WithoutCancel(ctx), rec)
+	now := c.clock.Now()
+	rec := casesys.FollowUpRecord(casesys.FollowUpClosed{Ticket: ticket, Note: note, By: by, At: now})
+	step := casesys.FollowUpStep{Ticket: ticket, Action: casesys.ActClose, From: found.State, To: casesys.FollowUpClosedState, At: now}
+	audit := AuditEntry{At: now, Actor: by, Role: "manager", Action: ManagerAction{Type: "followup_close"}, Detail: casesys.DescribeStep(step)}
+	_, err = c.store.Append(context.WithoutCancel(ctx), rec,
+		store.Record{Stream: AuditStream, Type: audit.Action.Type, At: now, Data: wire.Marshal(audit)})
 	if errors.Is(err, store.ErrDuplicateKey) {
-		return *found, ErrFollowUpClosed // closed at the same moment by another request
+		return found, ErrFollowUpClosed // closed at the same moment by another request
 	}
 	if err != nil {
 		return casesys.FollowUp{}, err
 	}
-	for _, x := range c.FollowUps(context.WithoutCancel(ctx)) {
-		if x.Ticket == ticket {
-			return x, nil
-		}
+	if x, ok := c.followUp(context.WithoutCancel(ctx), ticket); ok {
+		return x, nil
 	}
-	return *found, nil
+	return found, nil
 }
 
 // CaseAPI is the inbound case API to mount at /api/v1/cases/ (nil when the
@@ -342,7 +444,8 @@ func (c *Controller) CaseAPI() http.Handler {
 	return c.cases.api
 }
 
-// CaseProgress is a case's progress for kiosks and the receipt's QR page.
+// CaseProgress is a case's whole progress, notes included, for the
+// manager (the public look-up is CaseLookup).
 func (c *Controller) CaseProgress(ctx context.Context, serial string) (casesys.Progress, error) {
 	if c.cases == nil || c.cases.reg == nil {
 		return casesys.Progress{}, ErrCasesOff
@@ -365,6 +468,9 @@ func (c *Controller) SetCaseStatus(ctx context.Context, ch casesys.StatusChange)
 	}
 	if ch.At.IsZero() {
 		ch.At = c.clock.Now()
+	}
+	if err := casesys.CheckStatusTime(ch.At, c.clock.Now()); err != nil {
+		return casesys.Progress{}, err
 	}
 	cas, _, err := c.cases.reg.SetStatus(context.WithoutCancel(ctx), ch)
 	if err != nil {

@@ -7,6 +7,7 @@ package ctl
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/servicehall/servicehall/hallctl/bus"
 	"github.com/servicehall/servicehall/hallctl/config"
+	"github.com/servicehall/servicehall/internal/mqtturl"
 	"github.com/servicehall/servicehall/wire"
 )
 
@@ -32,13 +34,19 @@ type Options struct {
 	Config *config.Config
 	Logger *slog.Logger
 	Clock  clockwork.Clock
-	// BrokerURL is the MQTT broker to use (tcp://host:port). When empty the
-	// controller runs its own broker on MQTTAddr (see Broker).
+	// BrokerURL is the MQTT broker to use (tcp://host:port), or several
+	// separated by commas (a clustered broker's nodes, tried in order on
+	// every reconnect). When empty the controller runs its own broker on
+	// MQTTAddr (see Broker).
 	BrokerURL string
 	// Username/Password authenticate the controller at the broker.
 	Username, Password string
 	// HTTPAddr is where /healthz and /metrics listen ("" = no HTTP).
 	HTTPAddr string
+	// HTTPTLS, when set, makes HTTP HTTPS only (server.tls).
+	HTTPTLS *tls.Config
+	// MQTTTLS is the TLS config for an ssl:// BrokerURL.
+	MQTTTLS *tls.Config
 	// Store is the durable event log and keyed table (required).
 	Store Store
 	// Registry receives the controller's metrics; default a new registry.
@@ -59,6 +67,9 @@ type Options struct {
 	// codes (ticketpage.go); hallctl/app keeps it in the state directory.
 	// Empty: a random key for this process only.
 	TicketKey []byte
+	// CaseKey keys the check codes printed on case receipts
+	// (cases_lookup.go); empty: a random key for this process only.
+	CaseKey []byte
 	// SnapshotEvery is how often state snapshots are saved (history.go);
 	// default DefaultSnapshotEvery.
 	SnapshotEvery time.Duration
@@ -74,6 +85,7 @@ type Controller struct {
 	client  mqtt.Client
 	metrics *metrics
 	httpLn  net.Listener
+	httpMW  func(http.Handler) http.Handler // WrapHTTP
 
 	store Store
 	seq   *sequencer // after-actions in commit order
@@ -83,6 +95,8 @@ type Controller struct {
 	prints *printState
 	appts  *book  // the appointment book (appointments.go)
 	notice string // the hall screen's notice (notice.go)
+
+	subjects *subjects // disabled token subjects (subjects.go)
 
 	fatalMu  sync.Mutex
 	fatalErr error
@@ -94,10 +108,12 @@ type Controller struct {
 	floor     *floor   // calls, reasons, clerks, utilisation, ratings (floor.go)
 	cardHub   *cardHub // ID card reads per kiosk (web_support.go)
 	cases     *caseSys
+	calw      *calendarWatch // holiday calendar coverage (calendar.go)
 	leases    *leaser
 	connected chan struct{}
 	connOnce  sync.Once
 	tpage     *ticketPager
+	lim       *issueLimits // issue limits and rating pad sessions (limits.go)
 }
 
 // ErrAddrInUse is returned when a listen address is taken; the message
@@ -132,6 +148,8 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 		ended: make(chan struct{})}
 	c.metrics = newMetrics(o.Registry)
 	c.tpage = newTicketPager(o, func(msg string) { o.Logger.Warn(msg) })
+	c.lim = newIssueLimits(o)
+	c.metrics.boundLabels(c.lim.l.MetricLabelValues)
 	c.feed = newFeed()
 	c.cardHub = newCardHub()
 	c.leases = newLeaser()
@@ -146,11 +164,16 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 	if c.cases, err = c.newCaseSys(ctx); err != nil {
 		return nil, err
 	}
+	c.calw = newCalendarWatch(c.cases.cal, o.Config.Loc, o.Logger, o.Registry)
+	c.calw.check(c.clock.Now())
 	c.pruneHeld() // per-ticket memory of compacted days (history.go)
 	if c.appts, err = c.loadAppointments(ctx); err != nil {
 		return nil, fmt.Errorf("load appointment book: %w", err)
 	}
 	if c.notice, err = c.loadNotice(ctx); err != nil {
+		return nil, err
+	}
+	if c.subjects, err = c.loadSubjects(ctx); err != nil {
 		return nil, err
 	}
 	c.bus = bus.New(bus.Options{
@@ -163,6 +186,11 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 		Metrics:     c.metrics,
 		RetryEvery:  o.RetryEvery,
 		MaxAttempts: o.MaxAttempts,
+		// The hall config is the authority on devices (devices.go).
+		Enrolled: c.agentEnrolled, Admit: c.admitDevice,
+		MaxDevices: o.Config.Limits.RegistryDevices, MaxAgentDevices: o.Config.Limits.AgentDevices,
+		EventFuture: time.Duration(o.Config.Limits.EventFutureS) * time.Second,
+		EventPast:   time.Duration(o.Config.Limits.EventPastS) * time.Second,
 		OnStatus: func(agent, dev string, s wire.DevStatusMsg) {
 			c.leases.forget(agent + "/" + dev)
 			c.leases.kick()
@@ -215,9 +243,11 @@ func (c *Controller) Connected() <-chan struct{} { return c.connected }
 func (c *Controller) Run(ctx context.Context) error {
 	hall := c.cfg.Hall.ID
 	status := wire.CtlStatus(hall)
-	opts := mqtt.NewClientOptions().
-		AddBroker(c.o.BrokerURL).
-		SetClientID("hallctl-"+hall).
+	opts := mqtt.NewClientOptions()
+	for _, u := range mqtturl.Split(c.o.BrokerURL) { // a cluster's nodes, tried in order
+		opts.AddBroker(u)
+	}
+	opts.SetClientID("hallctl-"+hall).
 		SetCleanSession(false).
 		SetOrderMatters(true).
 		SetAutoReconnect(true).
@@ -227,7 +257,10 @@ func (c *Controller) Run(ctx context.Context) error {
 		SetConnectTimeout(5*time.Second).
 		SetKeepAlive(15*time.Second).
 		SetAutoAckDisabled(true). // events are acked once their effect is durable
-		SetMaxResumePubInFlight(1000).
+		// No MaxResumePubInFlight: with no store there is nothing to resume,
+		// and paho v1.5.1's resume then starts a goroutine that reads c.stop
+		// unguarded while a reconnect replaces it (a data race seen in CI;
+		// eclipse-paho/paho.mqtt.golang#703 is the same family).
 		// No client-side store: the bus re-sends its own in-flight commands
 		// and OnConnect re-publishes status and displays, while paho v1.5.1's
 		// resume of stored publishes races with publishes made just after
@@ -236,6 +269,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		SetWill(status, wire.Offline, 1, true)
 	if c.o.Username != "" {
 		opts.SetUsername(c.o.Username).SetPassword(c.o.Password)
+	}
+	if c.o.MQTTTLS != nil {
+		opts.SetTLSConfig(c.o.MQTTTLS)
 	}
 	busOnConnect := c.bus.ConnectHandler()
 	opts.SetOnConnectHandler(func(cl mqtt.Client) {
@@ -295,10 +331,19 @@ func (c *Controller) Run(ctx context.Context) error {
 			return nil
 		})
 	}
-	if c.httpLn != nil {
-		srv := &http.Server{Handler: c.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	if ob := c.SupervisionOutbox(); ob != nil {
 		g.Go(func() error {
-			if err := srv.Serve(c.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := ob.Run(gctx); err != nil && gctx.Err() == nil {
+				return fmt.Errorf("supervision outbox: %w", err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { c.runAlertLog(gctx); return nil })
+	if c.httpLn != nil {
+		srv, ln := c.httpServer(c.httpLn) // timeouts and connection caps: httpserver.go
+		g.Go(func() error {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("http server: %w", err)
 			}
 			return nil

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/servicehall/servicehall/hallctl/casesys"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +31,13 @@ type Desk struct {
 	st      store.Store
 	sources map[string]int64 // source id → ticket it issued or acted on
 	rated   map[int64]bool   // tickets already rated
+	// ratedCase are the (person hash, case serial) pairs rated already
+	// (caseRatingKey): one rating per applicant per case.
+	ratedCase map[string]bool
+	// servedBy is the clerk (staff id) who last acted on a ticket, from
+	// the events' Clerk; in memory only (a rating falls back to the
+	// window's clerk for tickets served before a snapshot).
+	servedBy map[int64]string
 }
 
 // IssueRequest asks for a ticket.
@@ -57,7 +66,8 @@ type Issued struct {
 	P90S       int           `json:"eta_p90_s"`
 	IssuedAt   time.Time     `json:"issued_at"`
 	WindowHint string        `json:"window_hint,omitempty"`
-	Duplicate  bool          `json:"duplicate,omitempty"` // the source had already issued it
+	HintWindow int           `json:"hint_window,omitempty"` // the window of WindowHint, for the apps' own wording
+	Duplicate  bool          `json:"duplicate,omitempty"`   // the source had already issued it
 	// Print is the ticket's print outcome: printed (the printer said done),
 	// failed (PrintCode says why), pending (no answer yet), or empty when
 	// no printer was asked.
@@ -110,12 +120,14 @@ type deskSnapshot struct {
 	Engine  json.RawMessage  `json:"engine"`
 	Sources map[string]int64 `json:"sources"`
 	Rated   []int64          `json:"rated"`
+	// RatedCases are Desk.ratedCase's keys (issue 14; absent in older snapshots).
+	RatedCases []string `json:"rated_cases,omitempty"`
 }
 
 // NewDesk builds the engine from the latest snapshot, if any, and the
 // queue and rating records logged after it.
 func NewDesk(ctx context.Context, cfg *config.Config, st store.Store) (*Desk, error) {
-	d := &Desk{cfg: cfg, st: st, sources: map[string]int64{}, rated: map[int64]bool{}}
+	d := &Desk{cfg: cfg, st: st, sources: map[string]int64{}, rated: map[int64]bool{}, ratedCase: map[string]bool{}, servedBy: map[int64]string{}}
 	var from int64
 	{
 		snap, err := st.LatestSnapshot(ctx, QueueStream)
@@ -140,6 +152,9 @@ func NewDesk(ctx context.Context, cfg *config.Config, st store.Store) (*Desk, er
 			for _, id := range s.Rated {
 				d.rated[id] = true
 			}
+			for _, k := range s.RatedCases {
+				d.ratedCase[k] = true
+			}
 		}
 	}
 	if d.eng == nil {
@@ -161,6 +176,7 @@ func NewDesk(ctx context.Context, cfg *config.Config, st store.Store) (*Desk, er
 		if r.Key != "" {
 			d.sources[r.Key] = ev.Ticket
 		}
+		d.noteClerk(ev)
 		if ev.Type == queue.EvIssued && ev.Day != day {
 			day = ev.Day // a long replay forgets old request ids as it goes (history.go)
 			d.pruneSources()
@@ -175,6 +191,9 @@ func NewDesk(ctx context.Context, cfg *config.Config, st store.Store) (*Desk, er
 		var rt Rating
 		if err := json.Unmarshal(r.Data, &rt); err == nil {
 			d.rated[rt.Ticket] = true
+			if k := caseRatingKey(rt.Person, rt.Serial); k != "" {
+				d.ratedCase[k] = true
+			}
 		}
 		last = max(last, r.Seq)
 		return nil
@@ -208,6 +227,9 @@ func (d *Desk) saveSnapshot(ctx context.Context, upto int64) error {
 	for id := range d.rated {
 		snap.Rated = append(snap.Rated, id)
 	}
+	for k := range d.ratedCase {
+		snap.RatedCases = append(snap.RatedCases, k)
+	}
 	b, err := json.Marshal(snap)
 	if err != nil {
 		return err
@@ -228,6 +250,34 @@ func (d *Desk) Seen() []string {
 	return out
 }
 
+// maxServedBy bounds servedBy; the oldest tickets' entries go first.
+const maxServedBy = 20000
+
+// noteClerk remembers the clerk of a ticket's call or service.
+func (d *Desk) noteClerk(ev queue.Event) {
+	if ev.Clerk == "" || ev.Ticket == 0 {
+		return
+	}
+	switch ev.Type {
+	case queue.EvCalled, queue.EvRecalled, queue.EvStarted, queue.EvFinished:
+	default:
+		return
+	}
+	d.servedBy[ev.Ticket] = ev.Clerk
+	if len(d.servedBy) > maxServedBy {
+		floor := ev.Ticket - maxServedBy/2
+		for id := range d.servedBy {
+			if id < floor {
+				delete(d.servedBy, id)
+			}
+		}
+	}
+}
+
+// ServedBy is the clerk who last called or served a ticket at a console
+// ("" if unknown).
+func (d *Desk) ServedBy(ticket int64) string { return d.servedBy[ticket] }
+
 // record appends engine events to the unit; the first carries the source.
 func (d *Desk) record(u *unit, source string, evs ...queue.Event) error {
 	recs := make([]store.Record, 0, len(evs))
@@ -243,6 +293,9 @@ func (d *Desk) record(u *unit, source string, evs ...queue.Event) error {
 		recs = append(recs, r)
 	}
 	u.Append(recs...)
+	for _, ev := range evs {
+		d.noteClerk(ev)
+	}
 	if source != "" && len(evs) > 0 {
 		d.sources[source] = evs[0].Ticket
 	}
@@ -281,8 +334,8 @@ func (d *Desk) Issue(u *unit, now time.Time, req IssueRequest) (Issued, error) {
 	out := Issued{ID: ev.Ticket, Number: ev.Number, Item: ev.Item, ItemName: it.Name, Class: ev.Class.String(),
 		Ahead: ev.Ahead, IssuedAt: now,
 		P50: secs(ev.EstP50S), P90: secs(ev.EstP90S)}
-	out.P50S, out.P90S = int(ev.EstP50S+0.5), int(ev.EstP90S+0.5)
-	out.WindowHint = d.windowHint(ev.Item, now)
+	out.P50S, out.P90S = etaS(ev.EstP50S), etaS(ev.EstP90S)
+	out.WindowHint, out.HintWindow = d.windowHint(ev.Item, now)
 	return out, nil
 }
 
@@ -305,7 +358,7 @@ func (d *Desk) issued(id int64, now time.Time) (Issued, error) {
 	}
 	it := d.cfg.Item(t.Item)
 	out := Issued{ID: t.ID, Number: t.Number, Item: t.Item, Class: t.Class.String(), IssuedAt: t.IssuedAt,
-		P50: secs(t.EstP50S), P90: secs(t.EstP90S), P50S: int(t.EstP50S + 0.5), P90S: int(t.EstP90S + 0.5)}
+		P50: secs(t.EstP50S), P90: secs(t.EstP90S), P50S: etaS(t.EstP50S), P90S: etaS(t.EstP90S)}
 	if it != nil {
 		out.ItemName = it.Name
 	}
@@ -315,25 +368,25 @@ func (d *Desk) issued(id int64, now time.Time) (Issued, error) {
 	return out, nil
 }
 
-// windowHint names the window when exactly one may serve the item or one
-// is idle for it now ("5号窗口"); otherwise the hall screen will tell.
-func (d *Desk) windowHint(item string, now time.Time) string {
-	if w, ok := d.eng.LongestIdleWindowFor(item, now); ok {
-		return strconv.Itoa(w) + "号窗口"
+// windowHint names the window that will call the item's tickets when
+// only one can ("5号窗口", and its number); otherwise "" and the hall
+// screen and the call tell. Never a guess such as the longest-idle window:
+// the ticket would send people to a window that then calls someone else
+// (issue 11).
+func (d *Desk) windowHint(item string, _ time.Time) (string, int) {
+	if w, ok := d.eng.SoleWindowFor(item); ok {
+		return strconv.Itoa(w) + "号窗口", w
 	}
-	n, last := 0, 0
-	for _, w := range d.cfg.Windows {
-		for _, code := range d.cfg.Expand(w.Serves) {
-			if code == item {
-				n, last = n+1, w.Number
-				break
-			}
-		}
+	return "", 0
+}
+
+// etaS is an estimate in whole seconds for the apps; -1 when there is
+// none (no window can serve the item: the engine says +Inf).
+func etaS(s float64) int {
+	if math.IsInf(s, 0) || math.IsNaN(s) || s > 1e9 {
+		return -1
 	}
-	if n == 1 {
-		return strconv.Itoa(last) + "号窗口"
-	}
-	return ""
+	return int(s + 0.5)
 }
 
 func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
@@ -392,6 +445,9 @@ func (d *Desk) Act(u *unit, now time.Time, req ActRequest) (ActResult, error) {
 		err = do(d.eng.Transfer(now, req.Window, toItem, toWin, true))
 	default:
 		err = fmt.Errorf("action %q: %w", req.Action, ErrUnknownAction)
+	}
+	for i := range evs {
+		evs[i].Clerk = req.Clerk // who acted: reports attribute the service by it
 	}
 	if len(evs) > 0 {
 		// Effects that happened stay recorded even when a later step
@@ -513,16 +569,30 @@ func Code(err error) string {
 		return "not_rateable"
 	case errors.Is(err, ErrAlreadyRated):
 		return "already_rated"
+	case errors.Is(err, ErrBadReason):
+		return "bad_reason"
+	case followUpCode(err) != "":
+		return followUpCode(err)
 	case errors.Is(err, ErrUnavailable):
 		return "unavailable"
 	case errors.Is(err, ErrNotReprintable):
 		return "not_reprintable"
 	case errors.Is(err, ErrNoPrinter):
 		return "no_printer"
+	case errors.Is(err, ErrItemFullToday):
+		return "item_full_today"
+	case errors.Is(err, ErrIssueRateLimited):
+		return "too_many_tickets"
 	case apptCode(err) != "":
 		return apptCode(err)
 	case errors.Is(err, ErrBadNotice):
 		return "bad_request"
+	case errors.Is(err, ErrNoOutbox):
+		return "no_case_system"
+	case errors.Is(err, casesys.ErrNoDeadLetter):
+		return "no_dead_letter"
+	case errors.Is(err, ErrDiscardReason):
+		return "reason_required"
 	}
 	return queue.Code(err)
 }

@@ -20,6 +20,26 @@ type HallEvent struct {
 	Status *wire.DevStatusMsg `json:"status,omitempty"`
 	Rating *Rating            `json:"rating,omitempty"`
 	Notice string             `json:"notice,omitempty"` // kind notice: the hall screen's new notice
+	// Shared is one per published event, shared by every subscriber's
+	// copy: a subscriber that encodes the event for its client keeps the
+	// encoding there, so N streams encode it once (web's stream).
+	Shared *Memo `json:"-"`
+}
+
+// Memo holds one value computed at most once.
+type Memo struct {
+	once sync.Once
+	v    any
+}
+
+// Do returns the memo's value, computing it with f the first time. A nil
+// Memo computes f every time.
+func (m *Memo) Do(f func() any) any {
+	if m == nil {
+		return f()
+	}
+	m.once.Do(func() { m.v = f() })
+	return m.v
 }
 
 // feed fans hall events out to subscribers. A subscriber that falls
@@ -42,6 +62,9 @@ func newFeed() *feed { return &feed{subs: map[*Subscription]struct{}{}} }
 func (f *feed) publish(ev HallEvent) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if ev.Shared == nil && len(f.subs) > 1 {
+		ev.Shared = &Memo{}
+	}
 	for s := range f.subs {
 		select {
 		case s.c <- ev:

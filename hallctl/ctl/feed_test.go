@@ -98,3 +98,27 @@ func TestTransferTargets(t *testing.T) {
 		t.Errorf("rating a waiting ticket: %v", err)
 	}
 }
+
+// Every subscriber's copy of one published event shares its Memo, so an
+// encoding made for one stream is reused by the others; a nil Memo
+// computes each time.
+func TestFeedEventMemoShared(t *testing.T) {
+	c := &Controller{feed: &feed{subs: map[*Subscription]struct{}{}}}
+	f := c.feed
+	a, b := c.Subscribe(4), c.Subscribe(4)
+	defer a.Close()
+	defer b.Close()
+	f.publish(HallEvent{Kind: "queue", Type: "issued"})
+	ea, eb := <-a.C, <-b.C
+	calls := 0
+	enc := func() any { calls++; return calls }
+	if x, y := ea.Shared.Do(enc), eb.Shared.Do(enc); x != 1 || y != 1 || calls != 1 {
+		t.Errorf("memo: %v %v after %d calls, want one computation shared", x, y, calls)
+	}
+	var nilMemo *Memo
+	nilMemo.Do(enc)
+	nilMemo.Do(enc)
+	if calls != 3 {
+		t.Errorf("nil memo computed %d times in all, want 3", calls)
+	}
+}

@@ -208,7 +208,7 @@ func (f *floor) apply(r store.Record) error {
 		if err := json.Unmarshal(r.Data, &rt); err != nil {
 			return err
 		}
-		f.ratings = append(f.ratings, rt)
+		f.ratings = append(f.ratings, rt.Public()) // the console's list: no comment, no applicant hash
 		if len(f.ratings) > floorRatings {
 			f.ratings = slices.Clone(f.ratings[len(f.ratings)-floorRatings:])
 		}

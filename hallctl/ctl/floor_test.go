@@ -15,7 +15,6 @@ import (
 	"github.com/servicehall/servicehall/hallctl/casesys"
 	"github.com/servicehall/servicehall/hallctl/queue"
 	"github.com/servicehall/servicehall/hallctl/store"
-	"github.com/servicehall/servicehall/wire"
 )
 
 const floorHall = `hall: {id: f, name: 楼层大厅, hours: {open: "08:00", close: "18:00"}}
@@ -181,46 +180,6 @@ func TestFloorSnapshot(t *testing.T) {
 	}
 	if got := viewFloor(c3); !reflect.DeepEqual(got, want) {
 		t.Errorf("from the snapshot (upto %d): %+v, want %+v", snap.Upto, got, want)
-	}
-}
-
-// ID-card reads: the next ticket of the kiosk takes the card once, within
-// a minute; listeners get their kiosk's reads only; the hub is cleaned
-// when the controller ends.
-func TestCardHub(t *testing.T) {
-	sh, _ := time.LoadLocation("Asia/Shanghai")
-	c, clock, _ := newTestController(t, floorHall, time.Date(2026, 11, 23, 9, 0, 0, 0, sh))
-	k1, stop1 := c.CardsOf("kiosk-1", 4)
-	all, stopAll := c.SubscribeCards(4)
-	defer stopAll()
-	c.OnCard("kiosk-2", "idr", wire.Card{IDHash: "h2", MaskedName: "李*"})
-	c.OnCard("kiosk-1", "idr", wire.Card{IDHash: "h1", MaskedName: "张*"})
-	if ce := <-k1; ce.IDHash != "h1" || ce.Agent != "kiosk-1" {
-		t.Errorf("kiosk-1 listener got %+v", ce)
-	}
-	if len(k1) != 0 || len(all) != 2 {
-		t.Errorf("kiosk-1 listener has %d more, all-listener %d (want 0 and 2)", len(k1), len(all))
-	}
-	stop1()
-	if ce, ok := c.TakeCard("kiosk-1"); !ok || ce.MaskedName != "张*" {
-		t.Errorf("take kiosk-1: %+v %v", ce, ok)
-	}
-	if _, ok := c.TakeCard("kiosk-1"); ok {
-		t.Error("a card was used twice")
-	}
-	clock.Advance(cardTTL + time.Second)
-	if _, ok := c.TakeCard("kiosk-2"); ok {
-		t.Error("a card read over a minute ago was used")
-	}
-	c.cardHub.close()
-	c.OnCard("kiosk-1", "idr", wire.Card{IDHash: "h3"})
-	if _, ok := c.TakeCard("kiosk-1"); ok || len(all) != 2 {
-		t.Error("a closed hub still takes cards")
-	}
-	if _, stop := c.CardsOf("kiosk-1", 1); len(c.cardHub.subs) != 0 {
-		t.Error("a closed hub still takes listeners")
-	} else {
-		stop()
 	}
 }
 

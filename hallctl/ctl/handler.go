@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/servicehall/servicehall/hallctl/bus"
@@ -50,10 +49,14 @@ func (c *Controller) HandleEvent(ctx context.Context, tx bus.Tx, ev bus.Event) e
 		if err := wire.DecodeArgs(ev.Msg.Data, &cd); err != nil {
 			return err
 		}
-		c.OnCard(ev.Agent, ev.Device.ID, cd)
+		if err := c.checkRaw(ev.Device.Window, cd); err != nil {
+			return err
+		}
 		if ev.Device.Window != 0 {
 			c.onWindowCard(u, ev.Device.Window, cd)
+			return nil
 		}
+		c.OnCard(ev.Agent, ev.Device.ID, cd)
 		return nil
 	case wire.EvtScan:
 		// Recorded for the case connector and the web apps (their issues);
@@ -67,6 +70,9 @@ func (c *Controller) HandleEvent(ctx context.Context, tx bus.Tx, ev bus.Event) e
 func (c *Controller) onPress(u *unit, ev bus.Event, p wire.Press) error {
 	if p.Ticket != "" {
 		return c.onLeasedPress(u, ev, p) // printed offline from a lease (lease.go)
+	}
+	if err := c.allowPress(ev); err != nil {
+		return err
 	}
 	printer, ok := c.printerFor(ev.Agent, ev.Device)
 	if !ok {
@@ -83,6 +89,7 @@ func (c *Controller) ticketFields(t Issued) wire.PrintFields {
 		Ahead: t.Ahead, EtaP50S: t.P50S, EtaP90S: t.P90S,
 		IssuedAt: t.IssuedAt.In(c.cfg.Loc).Format("2006-01-02 15:04"),
 		QR:       c.TicketURL(t.ID, t.Number, t.IssuedAt),
+		Check:    c.TicketCode(t.ID, t.Number, t.IssuedAt),
 	}
 }
 
@@ -136,7 +143,7 @@ func (c *Controller) act(ctx context.Context, u *unit, req ActRequest) (ActResul
 	for _, a := range c.acceptances(res.Events, req.Window) {
 		c.accept(ctx, u, a)
 	}
-	c.metrics.actions.WithLabelValues(req.Action, Code(err)).Inc()
+	c.metrics.actions.WithLabelValues(knownAction(req.Action), c.metrics.codes.value(Code(err))).Inc()
 	c.publishQueue(u, res.Events)
 	for _, ev := range res.Events {
 		if ev.Type == queue.EvFinished {
@@ -190,6 +197,13 @@ func (c *Controller) Snapshot() queue.Snapshot {
 	return s
 }
 
+// SnapshotN is Snapshot with at most maxWaiting waiting tickets listed
+// (queue.Engine.SnapshotN), and how many wait in all.
+func (c *Controller) SnapshotN(maxWaiting int) (s queue.Snapshot, total int) {
+	c.View(func(e *queue.Engine) { s, total = e.SnapshotN(c.clock.Now(), maxWaiting) })
+	return s, total
+}
+
 // Config is the hall config the controller runs.
 func (c *Controller) Config() *config.Config { return c.cfg }
 
@@ -204,6 +218,7 @@ func (c *Controller) publishQueue(u *unit, evs []queue.Event) {
 	}
 	evs = append([]queue.Event(nil), evs...)
 	u.After(func() {
+		c.lim.version.Add(1)
 		for _, ev := range evs {
 			c.feed.publish(HallEvent{Kind: "queue", Type: string(ev.Type), At: ev.At, Queue: &ev})
 		}
@@ -220,21 +235,15 @@ func (c *Controller) announce(ctx context.Context, u *unit, call Call) {
 			c.log.Error("update window display", "agent", led.Agent, "device", led.Device.ID, "err", err)
 		}
 	}
-	text := SpeakText(call.Number, call.Window)
 	for _, spk := range c.bus.Find(func(_ string, d wire.DeviceInfo) bool {
 		return d.Kind == wire.KindSpeaker && (d.Zone == call.Zone || call.Zone == "")
 	}) {
-		if _, err := c.bus.Dispatch(u, spk.Agent, spk.Device.ID, wire.CmdSpeak, wire.Speak{Text: text, Lang: "zh"}, 2*time.Minute); err != nil {
+		// In the speaker's zone's languages, in order (announce.go).
+		sp := Announcement(c.cfg.Announce, spk.Device.Zone, call.Number, call.Window)
+		if _, err := c.bus.Dispatch(u, spk.Agent, spk.Device.ID, wire.CmdSpeak, sp, 2*time.Minute); err != nil {
 			c.log.Error("announce", "agent", spk.Agent, "device", spk.Device.ID, "err", err)
 		}
 	}
-}
-
-// SpeakText is the announcement for a call. It carries the number as
-// printed; the speaker driver reads it digit by digit ("A001" →
-// "A零零一号"), as rendering is the agent's job.
-func SpeakText(number string, window int) string {
-	return "请" + number + "号到" + strconv.Itoa(window) + "号窗口办理"
 }
 
 const displayBucket = "display"
@@ -313,10 +322,14 @@ func (c *Controller) Issue(ctx context.Context, req IssueRequest, printerAgent, 
 
 // issue takes a ticket inside u and dispatches its print.
 func (c *Controller) issue(u *unit, req IssueRequest, printerAgent, printer string) (Issued, bus.Ticket, error) {
+	if err := c.checkIssue(req); err != nil {
+		return Issued{}, bus.Ticket{}, err
+	}
 	t, err := c.desk.Issue(u, c.clock.Now(), req)
 	if err != nil {
 		return t, bus.Ticket{}, err
 	}
+	c.countIssued(t)
 	if t.Duplicate {
 		return t, bus.Ticket{}, nil
 	}
@@ -326,7 +339,7 @@ func (c *Controller) issue(u *unit, req IssueRequest, printerAgent, printer stri
 		c.recordIdentity(u, casesys.Identity{Ticket: t.ID, IDHash: req.Card.IDHash, MaskedID: req.Card.MaskedID,
 			MaskedName: req.Card.MaskedName, BirthYear: req.Card.BirthYear})
 	}
-	c.metrics.tickets.WithLabelValues(t.Item).Inc()
+	c.metrics.tickets.WithLabelValues(c.metrics.items.value(t.Item)).Inc()
 	c.publishQueue(u, []queue.Event{ev})
 	if printer == "" {
 		return t, bus.Ticket{}, nil

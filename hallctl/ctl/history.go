@@ -51,6 +51,9 @@ type ctlState struct {
 	Inflight  []PrintRecord    `json:"inflight"`
 	Unprinted []PrintRecord    `json:"unprinted"`
 	Printed   []int64          `json:"printed"` // tickets the engine holds
+	// IDRead are the keyed hashes of ID cards read at a window for the
+	// ticket it served (issue 14: the applicant of a rating).
+	IDRead map[int64]string `json:"id_read,omitempty"`
 }
 
 // held reports whether the engine still holds ticket id (caller holds c.mu).
@@ -81,6 +84,11 @@ func (c *Controller) pruneHeld() {
 				delete(c.cases.accepted, id)
 			}
 		}
+		for id := range c.cases.idRead {
+			if !c.held(id) {
+				delete(c.cases.idRead, id)
+			}
+		}
 	}
 }
 
@@ -89,7 +97,7 @@ func (c *Controller) stateLocked(cs *caseSys) ([]byte, error) {
 	s := ctlState{Accepted: map[int64]string{}, Clerks: map[int]string{}}
 	if cs != nil {
 		s.SerialDay, s.SerialSeq = cs.acc.SerialState()
-		s.Accepted, s.Clerks = cs.accepted, cs.clerks
+		s.Accepted, s.Clerks, s.IDRead = cs.accepted, cs.clerks, cs.idRead
 	}
 	for _, r := range c.prints.inflight {
 		s.Inflight = append(s.Inflight, r)
@@ -149,6 +157,9 @@ func (c *Controller) restoreCases(ctx context.Context, cs *caseSys) (int, error)
 		for k, v := range s.Clerks {
 			cs.clerks[k] = v
 		}
+		for k, v := range s.IDRead {
+			cs.idRead[k] = v
+		}
 		fromState = snap.Upto
 	case !errors.Is(err, store.ErrNotFound):
 		return 0, fmt.Errorf("load controller snapshot: %w", err)
@@ -201,6 +212,11 @@ func (c *Controller) replayCase(cs *caseSys, r store.Record) error {
 			cs.accepted[cas.Ticket] = cas.Serial
 		}
 		return cs.acc.Replay(r)
+	case casesys.IdentityStream:
+		var id casesys.Identity
+		if json.Unmarshal(r.Data, &id) == nil && id.Window != 0 && id.IDHash != "" && c.held(id.Ticket) {
+			cs.idRead[id.Ticket] = id.IDHash
+		}
 	case casesys.ClerkStream:
 		var s casesys.ClerkShift
 		if json.Unmarshal(r.Data, &s) == nil && s.Window != 0 {
@@ -323,6 +339,9 @@ func (d *Desk) stateBytes() ([]byte, error) {
 	snap := deskSnapshot{Engine: state, Sources: d.sources}
 	for id := range d.rated {
 		snap.Rated = append(snap.Rated, id)
+	}
+	for k := range d.ratedCase {
+		snap.RatedCases = append(snap.RatedCases, k)
 	}
 	return json.Marshal(snap)
 }

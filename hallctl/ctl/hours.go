@@ -122,6 +122,7 @@ func (c *Controller) runSchedule(ctx context.Context) {
 			return
 		case <-t.Chan():
 			c.schedule(ctx, st)
+			c.calw.check(c.clock.Now()) // once a local day
 		}
 	}
 }

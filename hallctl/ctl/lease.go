@@ -220,7 +220,7 @@ func (c *Controller) onLeasedPress(u *unit, ev bus.Event, p wire.Press) error {
 	if t.Duplicate {
 		return nil
 	}
-	c.metrics.tickets.WithLabelValues(t.Item).Inc()
+	c.metrics.tickets.WithLabelValues(c.metrics.items.value(t.Item)).Inc()
 	c.publishQueue(u, []queue.Event{qev})
 	c.log.Info("offline ticket entered", "holder", holder, "number", t.Number, "printed", t.IssuedAt)
 	c.leases.kick() // it may be running low
@@ -257,6 +257,6 @@ func (d *Desk) IssueLeased(u *unit, now time.Time, req IssueRequest, number stri
 	}
 	out := Issued{ID: ev.Ticket, Number: ev.Number, Item: ev.Item, ItemName: it.Name, Class: ev.Class.String(),
 		Ahead: ev.Ahead, IssuedAt: ev.Printed, P50: secs(ev.EstP50S), P90: secs(ev.EstP90S)}
-	out.P50S, out.P90S = int(ev.EstP50S+0.5), int(ev.EstP90S+0.5)
+	out.P50S, out.P90S = etaS(ev.EstP50S), etaS(ev.EstP90S)
 	return out, ev, nil
 }

@@ -149,6 +149,9 @@ func (c *Controller) onCommandOutcome(ctx context.Context, id string, ack wire.A
 	pr, ok := c.prints.inflight[id]
 	c.mu.Unlock()
 	if !ok {
+		if err == nil && ack.Status == wire.AckDone {
+			c.latePrinted(ctx, id)
+		}
 		return
 	}
 	pr.At = c.clock.Now()
@@ -176,6 +179,43 @@ func (c *Controller) onCommandOutcome(ctx context.Context, id string, ack wire.A
 				c.log.Warn("ticket not printed", "ticket", pr.Number, "agent", pr.Agent, "device", pr.Device, "code", pr.Code)
 			})
 		}
+		return nil
+	})
+	_ = uerr // a failed commit is fatal and logged by inUnit
+}
+
+// latePrinted records a print the controller had given up on (no ack in
+// time: the ticket was offered a reprint) that its printer then answered
+// done: the applicant holds that ticket, so it is printed after all and
+// leaves the manager's unprinted alerts.
+func (c *Controller) latePrinted(ctx context.Context, id string) {
+	find := func() (PrintRecord, bool) {
+		for _, pr := range c.prints.unprinted {
+			if pr.Cmd == id {
+				return pr, true
+			}
+		}
+		return PrintRecord{}, false
+	}
+	c.mu.Lock()
+	_, ok := find()
+	c.mu.Unlock()
+	if !ok {
+		return // reprinted or served since, or not a ticket print
+	}
+	uerr := c.inUnit(ctx, func(u *unit) error {
+		pr, still := find()
+		if !still {
+			return nil
+		}
+		pr.Status, pr.Code, pr.At = PrintPrinted, "", c.clock.Now()
+		rec := printRecord(pr)
+		rec.Key = id + "/late" // the failed outcome holds the command's key
+		u.Append(rec)
+		c.prints.apply(pr)
+		u.After(func() {
+			c.log.Info("ticket printed after all: its printer answered late", "ticket", pr.Number, "agent", pr.Agent, "device", pr.Device)
+		})
 		return nil
 	})
 	_ = uerr // a failed commit is fatal and logged by inUnit
@@ -240,7 +280,7 @@ func (c *Controller) Reprint(ctx context.Context, number, agent, printer string)
 		if t, err = c.desk.issued(tv.ID, c.clock.Now()); err != nil {
 			return err
 		}
-		t.WindowHint = c.desk.windowHint(t.Item, c.clock.Now())
+		t.WindowHint, t.HintWindow = c.desk.windowHint(t.Item, c.clock.Now())
 		tk, err = c.dispatchTicketPrint(u, t, agent, printer)
 		return err
 	})

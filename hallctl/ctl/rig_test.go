@@ -44,6 +44,13 @@ windows:
   - {number: 2, dept: HR, serves: ["*"], zone: west}
   - {number: 3, dept: HR, serves: [HR-002], zone: west}
 server: {public_url: "https://hall.example"}
+agents:
+  - {id: kiosk-1, kiosk: true}
+  - {id: win-1, windows: [1]}
+  - {id: spk-1, zones: [east, west]}
+  - {id: dev-1, windows: [2], zones: [east], kiosk: true}
+  - {id: lone-1, windows: [2], kiosk: true}
+  - {id: odd-1, windows: [2], kiosk: true}
 `
 
 // rigStart is the rig's default start time: a Monday morning in Shanghai.
@@ -396,6 +403,15 @@ type docSeen struct {
 // waits until the controller's registry lists them.
 func (r *rig) newAgent(id string, devs ...wire.DeviceInfo) *agent {
 	r.t.Helper()
+	a := r.connectAgent(id, devs...)
+	a.announce()
+	return a
+}
+
+// connectAgent connects an agent and subscribes to its commands, but
+// announces nothing (an agent the registry may refuse).
+func (r *rig) connectAgent(id string, devs ...wire.DeviceInfo) *agent {
+	r.t.Helper()
 	hall := r.cfg.Hall.ID
 	a := &agent{t: r.t, r: r, id: id, devs: devs, cmds: make(chan cmdSeen, 1000), docs: make(chan docSeen, 1000),
 		acks: map[string]wire.AckMsg{}}
@@ -437,7 +453,6 @@ func (r *rig) newAgent(id string, devs ...wire.DeviceInfo) *agent {
 		}
 		a.docs <- docSeen{Device: tp.Device, Doc: doc}
 	}))
-	a.announce()
 	return a
 }
 
@@ -452,15 +467,21 @@ func (a *agent) wait(tok mqtt.Token) {
 // controller knows its devices.
 func (a *agent) announce() {
 	a.t.Helper()
-	hall := a.r.cfg.Hall.ID
-	info := wire.InfoMsg{V: wire.Version, Agent: a.id, Version: "test", BootID: wire.NewID(time.Now()), Session: "s1", Devices: a.devs}
-	a.wait(a.c.Publish(wire.AgentInfo(hall, a.id), 1, true, wire.Marshal(info)))
-	a.wait(a.c.Publish(wire.AgentStatus(hall, a.id), 1, true, wire.Online))
+	a.publishInfo()
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	if err := a.r.c.Bus().WaitAgent(ctx, a.id, len(a.devs)); err != nil {
 		a.t.Fatal(err)
 	}
+}
+
+// publishInfo publishes the agent's info and status (retained).
+func (a *agent) publishInfo() {
+	a.t.Helper()
+	hall := a.r.cfg.Hall.ID
+	info := wire.InfoMsg{V: wire.Version, Agent: a.id, Version: "test", BootID: wire.NewID(time.Now()), Session: "s1", Devices: a.devs}
+	a.wait(a.c.Publish(wire.AgentInfo(hall, a.id), 1, true, wire.Marshal(info)))
+	a.wait(a.c.Publish(wire.AgentStatus(hall, a.id), 1, true, wire.Online))
 }
 
 // answer sets how dev acks commands: status (done, failed, rejected …)

@@ -88,21 +88,17 @@ func TestPromisedCaseProgress(t *testing.T) {
 	if api == nil {
 		t.Fatal("no case API")
 	}
-	rec := httptest.NewRecorder()
-	api.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/cases/"+serial, nil))
-	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"in_review"`) {
-		t.Fatalf("GET progress: %d %s", rec.Code, rec.Body)
-	}
+	var rec *httptest.ResponseRecorder
 	body := []byte(`{"status":"approved","note":"准予"}`)
 	req := httptest.NewRequest("POST", "/api/v1/cases/"+serial+"/status", bytes.NewReader(body))
-	casesys.SignRequest(req, []byte(inboundSecret), r.clock.Now(), body)
+	casesys.SignPushRequest(req, []byte(inboundSecret), r.clock.Now(), "supervision-nonce-01", body)
 	rec = httptest.NewRecorder()
 	api.ServeHTTP(rec, req)
 	if rec.Code != 200 {
 		t.Fatalf("signed push: %d %s", rec.Code, rec.Body)
 	}
 	req = httptest.NewRequest("POST", "/api/v1/cases/"+serial+"/status", bytes.NewReader(body))
-	casesys.SignRequest(req, []byte("another-secret-of-16"), r.clock.Now(), body)
+	casesys.SignPushRequest(req, []byte("another-secret-of-16"), r.clock.Now(), "supervision-nonce-02", body)
 	rec = httptest.NewRecorder()
 	api.ServeHTTP(rec, req)
 	if rec.Code == 200 {
@@ -265,7 +261,7 @@ func TestWebhookDeliversCaseEvents(t *testing.T) {
 	}
 	w.nextDoc()
 	raw := &wire.CardRaw{Name: "王小明", ID: "440301199001011234"}
-	w.emit("id-w1", wire.EvtCard, wire.Card{IDHash: "h1", MaskedID: "4403**********1234", MaskedName: "王**", Raw: raw})
+	w.emit("id-w1", wire.EvtCard, wire.Card{IDHash: hashOf("h1"), MaskedID: "4403**********1234", MaskedName: "王**", Raw: raw})
 	r.waitFor("the card bound", func() bool { return len(r.records(casesys.IdentityStream)) == 1 })
 	close(gate)
 	if _, err := r.c.Act(ctx, ActRequest{Window: 1, Action: wire.KeyStart}); err != nil {

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/servicehall/servicehall/hallctl/queue"
+	"github.com/servicehall/servicehall/internal/keyrate"
 )
 
 // The ticket page (/t/<number>?d=…) is what a ticket's QR code opens on a
@@ -80,14 +80,12 @@ func TicketCheck(key []byte, r TicketRef) string {
 	return base64.RawURLEncoding.EncodeToString(ticketMAC(key, r))
 }
 
-// VerifyTicketCheck reports whether d is the ticket's check value (in
-// constant time).
+// VerifyTicketCheck reports whether d is exactly the ticket's check value
+// (in constant time). The text is compared, not its decoding: Go's base64
+// decoder skips \r and \n and tolerates stray trailing bits, so a decoded
+// comparison would let several spellings of one d verify.
 func VerifyTicketCheck(key []byte, r TicketRef, d string) bool {
-	got, err := base64.RawURLEncoding.DecodeString(d)
-	if err != nil || len(got) != TicketCheckBytes {
-		return false
-	}
-	return hmac.Equal(got, ticketMAC(key, r))
+	return hmac.Equal([]byte(d), []byte(TicketCheck(key, r)))
 }
 
 // TicketURL is the link a ticket's QR code carries: base/t/<number>?d=….
@@ -133,9 +131,28 @@ type TicketPage struct {
 	// Location is the item's guide location (一楼东区 …).
 	Location string `json:"location,omitempty"`
 	// RatingOpen: served and not yet rated; Rated: rated already.
-	RatingOpen bool      `json:"rating_open"`
-	Rated      bool      `json:"rated"`
-	At         time.Time `json:"at"`
+	RatingOpen bool `json:"rating_open"`
+	Rated      bool `json:"rated"`
+	// Reasons are the 差评 reasons offered for ratings 1–2, while the
+	// rating is open (ratings.reasons).
+	Reasons []RatingReason `json:"rating_reasons,omitempty"`
+	At      time.Time      `json:"at"`
+}
+
+// RatingReason is a 差评 reason as the kiosk and the phone page show it.
+type RatingReason struct {
+	Code string `json:"code"`
+	ZH   string `json:"zh"`
+	EN   string `json:"en"`
+}
+
+// RatingReasons are the hall's 差评 reasons (ratings.reasons).
+func (c *Controller) RatingReasons() []RatingReason {
+	out := make([]RatingReason, 0, len(c.cfg.Ratings.Reasons))
+	for _, r := range c.cfg.Ratings.Reasons {
+		out = append(out, RatingReason{Code: r.Code, ZH: r.ZH, EN: r.EN})
+	}
+	return out
 }
 
 // TicketPage looks the ticket up by its printed number and check value d
@@ -148,6 +165,9 @@ func (c *Controller) TicketPage(number, d, client string) (TicketPage, error) {
 		p = c.ticketPage(e, t)
 		p.Rated = c.desk.rated[t.ID]
 		p.RatingOpen = t.State == queue.Finished && !p.Rated
+		if p.RatingOpen {
+			p.Reasons = c.RatingReasons()
+		}
 	})
 	if err != nil {
 		return TicketPage{}, err
@@ -157,12 +177,12 @@ func (c *Controller) TicketPage(number, d, client string) (TicketPage, error) {
 
 // RateTicketPage rates the ticket from its page, once; the check value
 // must match (a guessed number cannot be rated).
-func (c *Controller) RateTicketPage(ctx context.Context, number, d, client string, level int) (Rating, error) {
+func (c *Controller) RateTicketPage(ctx context.Context, number, d, client string, level int, extra ...RatingExtra) (Rating, error) {
 	var id int64
 	if err := c.findChecked(number, d, client, func(_ *queue.Engine, t queue.TicketView) { id = t.ID }); err != nil {
 		return Rating{}, err
 	}
-	return c.Rate(ctx, id, level, "qr", "")
+	return c.Rate(ctx, id, level, ChannelQR, "", extra...)
 }
 
 // findChecked finds the ticket of number whose check value is d and calls
@@ -176,7 +196,7 @@ func (c *Controller) findChecked(number, d, client string, f func(*queue.Engine,
 	}
 	number = strings.ToUpper(strings.TrimSpace(number))
 	found := false
-	if validTicketNumber(number) && len(d) == base64.RawURLEncoding.EncodedLen(TicketCheckBytes) {
+	if validTicketNumber(number) && proofLenOK(d) {
 		c.View(func(e *queue.Engine) {
 			t, ok := c.checkedTicket(e, number, d)
 			if ok {
@@ -196,19 +216,25 @@ func (c *Controller) findChecked(number, d, client string, f func(*queue.Engine,
 // checkedTicket looks through the tickets of the last ticketPageDays days,
 // newest first, for number with check value d.
 func (c *Controller) checkedTicket(e *queue.Engine, number, d string) (queue.TicketView, bool) {
+	return c.recentTicket(e, number, func(t queue.TicketView) bool {
+		return verifyProof(c.tpage.key, c.ticketRef(t.ID, t.Number, t.IssuedAt), d)
+	})
+}
+
+// recentTicket looks through the tickets of the last ticketPageDays days,
+// the live one first then newest first, for number with ok(t).
+func (c *Controller) recentTicket(e *queue.Engine, number string, ok func(queue.TicketView) bool) (queue.TicketView, bool) {
 	now := c.clock.Now().In(c.cfg.Loc)
 	y, m, dd := now.Date()
 	since := time.Date(y, m, dd-(ticketPageDays-1), 0, 0, 0, 0, c.cfg.Loc)
-	try := func(t queue.TicketView) bool {
-		return t.Number == number && VerifyTicketCheck(c.tpage.key, c.ticketRef(t.ID, t.Number, t.IssuedAt), d)
-	}
-	if t, ok := e.TicketByNumber(number); ok && try(t) {
+	try := func(t queue.TicketView) bool { return t.Number == number && ok(t) }
+	if t, found := e.TicketByNumber(number); found && try(t) {
 		return t, true
 	}
 	n := int64(e.TicketCount())
 	for id := n; id >= 1 && id > n-ticketScanMax; id-- {
-		t, ok := e.Ticket(id)
-		if !ok {
+		t, found := e.Ticket(id)
+		if !found {
 			continue
 		}
 		if t.IssuedAt.Before(since) {
@@ -230,7 +256,7 @@ func (c *Controller) ticketPage(e *queue.Engine, t queue.TicketView) TicketPage 
 	switch t.State {
 	case queue.Waiting:
 		if est, err := e.Estimate(t.ID, c.clock.Now()); err == nil {
-			p.Ahead, p.WaitP50, p.WaitP90 = est.Ahead, int(est.P50S+0.5), int(est.P90S+0.5)
+			p.Ahead, p.WaitP50, p.WaitP90 = est.Ahead, etaS(est.P50S), etaS(est.P90S) // -1: no estimate
 		}
 	case queue.Called, queue.Serving:
 		p.Window = t.Window
@@ -361,18 +387,5 @@ func (tp *ticketPager) fail(ip string, now time.Time) {
 	tp.buckets[ip] = checkBucket{spent: b.level(now) + 1, at: now}
 }
 
-// clientKey is the rate-limit key of a client address: the IP, or its
-// /64 for IPv6 (one host has a whole /64).
-func clientKey(client string) string {
-	a, err := netip.ParseAddr(client)
-	if err != nil {
-		return client
-	}
-	a = a.Unmap()
-	if a.Is6() {
-		if p, err := a.Prefix(64); err == nil {
-			return p.String()
-		}
-	}
-	return a.String()
-}
+// clientKey is the rate-limit key of a client address (keyrate.ClientKey).
+func clientKey(client string) string { return keyrate.ClientKey(client) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/servicehall/servicehall/hallctl/queue"
@@ -13,8 +12,7 @@ import (
 )
 
 // This file holds what the web layer (hallctl/web) needs beyond Issue,
-// Act, Manage, Rate and View: the manager audit log, ID-card events for
-// kiosks, and read helpers for finished tickets.
+// Act, Manage, Rate and View: the manager audit log and read helpers for finished tickets.
 
 // AuditStream is the log stream of manager actions (who did what).
 const AuditStream = "audit"
@@ -27,17 +25,19 @@ type AuditEntry struct {
 	Action ManagerAction `json:"action"`
 	Events int           `json:"events"`
 	Detail string        `json:"detail,omitempty"` // what a non-queue action set (a notice, a booking)
+	Text   *ActionText   `json:"text,omitempty"`   // issue 11: the action in people's words (describe.go)
 }
 
 // ManageAudited applies a manager action and records who did it, in one
 // unit: the queue events and the audit entry are durable together.
 func (c *Controller) ManageAudited(ctx context.Context, a ManagerAction, actor, role string) (evs []queue.Event, err error) {
 	uerr := c.inUnit(ctx, func(u *unit) error {
+		text := DescribeAction(c.cfg, c.desk.Engine(), a) // before: what the action adds, the numbers it moves
 		evs, err = c.manage(u, a)
 		if err != nil {
 			return nil
 		}
-		e := AuditEntry{At: c.clock.Now(), Actor: actor, Role: role, Action: a, Events: len(evs)}
+		e := AuditEntry{At: c.clock.Now(), Actor: actor, Role: role, Action: a, Events: len(evs), Text: &text}
 		u.Append(store.Record{Stream: AuditStream, Type: a.Type, At: e.At, Data: wire.Marshal(e)})
 		return nil
 	})
@@ -104,103 +104,4 @@ func (c *Controller) FindTicket(number string) (queue.TicketView, bool) {
 		}
 	})
 	return out, found
-}
-
-// CardEvent is an ID card read on a kiosk's reader, as the web layer gets
-// it: masked fields and the keyed hash only (never the raw number).
-type CardEvent struct {
-	Agent      string    `json:"agent"`
-	Device     string    `json:"device"`
-	At         time.Time `json:"at"`
-	IDHash     string    `json:"-"`
-	MaskedID   string    `json:"masked_id"`
-	MaskedName string    `json:"masked_name"`
-	BirthYear  int       `json:"birth_year"`
-}
-
-// cardTTL is how long an ID card read stays usable on its kiosk.
-const cardTTL = 60 * time.Second
-
-// cardHub holds the last ID card read per kiosk (for the next ticket it
-// issues) and fans card reads out to listeners. Card reads are moments,
-// not history: they are never logged (a reader re-reads after a restart).
-type cardHub struct {
-	mu     sync.Mutex
-	last   map[string]CardEvent // agent → its last read
-	subs   map[chan CardEvent]string
-	closed bool
-}
-
-func newCardHub() *cardHub {
-	return &cardHub{last: map[string]CardEvent{}, subs: map[chan CardEvent]string{}}
-}
-
-// close forgets every card and listener (the controller ended).
-func (h *cardHub) close() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.closed = true
-	clear(h.last)
-	clear(h.subs)
-}
-
-// SubscribeCards receives ID-card reads of every kiosk (buffered, dropped
-// when full); call the returned func to stop.
-func (c *Controller) SubscribeCards(n int) (<-chan CardEvent, func()) {
-	return c.CardsOf("", n)
-}
-
-// CardsOf receives the ID-card reads of one kiosk agent ("" = all),
-// buffered and dropped when full; call the returned func to stop.
-func (c *Controller) CardsOf(agent string, n int) (<-chan CardEvent, func()) {
-	ch := make(chan CardEvent, max(n, 1))
-	h := c.cardHub
-	h.mu.Lock()
-	if !h.closed {
-		h.subs[ch] = agent
-	}
-	h.mu.Unlock()
-	return ch, func() {
-		h.mu.Lock()
-		delete(h.subs, ch)
-		h.mu.Unlock()
-	}
-}
-
-// TakeCard uses (and forgets) the card last read on the agent's reader,
-// if it was read within the last minute.
-func (c *Controller) TakeCard(agent string) (CardEvent, bool) {
-	h := c.cardHub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	ce, ok := h.last[agent]
-	if !ok || c.clock.Now().Sub(ce.At) > cardTTL {
-		return CardEvent{}, false
-	}
-	delete(h.last, agent)
-	return ce, true
-}
-
-// OnCard hands an ID-card read to the kiosk's next ticket and its
-// listeners. HandleEvent's EvtCard case calls it; the raw record
-// (card.Raw) is dropped here.
-func (c *Controller) OnCard(agent, device string, card wire.Card) {
-	ev := CardEvent{Agent: agent, Device: device, At: c.clock.Now(), IDHash: card.IDHash,
-		MaskedID: card.MaskedID, MaskedName: card.MaskedName, BirthYear: card.BirthYear}
-	h := c.cardHub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return
-	}
-	h.last[agent] = ev
-	for ch, a := range h.subs {
-		if a != "" && a != agent {
-			continue
-		}
-		select {
-		case ch <- ev:
-		default:
-		}
-	}
 }

@@ -47,7 +47,11 @@ type ItemProjection struct {
 	P50          float64 `json:"p50_s"`
 	P90          float64 `json:"p90_s"`
 	MeanArrivals float64 `json:"mean_arrivals_s"`
-	Tickets      float64 `json:"tickets"`
+	Tickets      float64 `json:"tickets"` // tickets called within the horizon (waiting now or forecast)
+	// Issue 11: the rest of the count, so that waiting now + arrivals =
+	// tickets + unserved (by the item a ticket ends in).
+	Arrivals float64 `json:"arrivals"` // forecast tickets in the horizon
+	Unserved float64 `json:"unserved"` // still waiting when the horizon ends
 }
 
 // PreviewResponse is the what-if preview.
@@ -60,6 +64,14 @@ type PreviewResponse struct {
 	Before       Projection         `json:"before"`
 	After        Projection         `json:"after"`
 	Events       []queue.Event      `json:"events"` // what the actions would record (no person hashes)
+
+	// Issue 11: the hall at At counted as the live manager table counts
+	// (queue.ItemView.Waiting: tickets in the item's line, not those
+	// transferred to a window's own list or called), and each action in
+	// people's words.
+	WaitingNow     map[string]int `json:"waiting_now"`
+	TransferredNow int            `json:"transferred_now"` // tickets in windows' own lists (not in WaitingNow)
+	ActionsText    []ActionText   `json:"actions_text"`
 }
 
 // ErrPreview wraps a simulation of the preview that failed (an internal
@@ -128,6 +140,13 @@ func Forecast(cfg *config.Config, snap queue.Snapshot, rates map[string]float64,
 // RunProjection runs sim.RunFrom on a copy of eng with the arrivals and
 // reads each item's waits back from the simulated engine.
 func RunProjection(cfg *config.Config, eng *queue.Engine, now time.Time, arrivals []sim.Arrival) (sim.Result, map[string][]float64, error) {
+	res, waits, _, err := runProjection(cfg, eng, now, arrivals)
+	return res, waits, err
+}
+
+// runProjection is RunProjection that also counts, by item, the tickets
+// of the run (waiting now or arrivals) not called within it.
+func runProjection(cfg *config.Config, eng *queue.Engine, now time.Time, arrivals []sim.Arrival) (sim.Result, map[string][]float64, map[string]int, error) {
 	cl := eng.Clone()
 	before := cl.TicketCount()
 	waiting := map[int64]bool{}
@@ -136,20 +155,29 @@ func RunProjection(cfg *config.Config, eng *queue.Engine, now time.Time, arrival
 	}
 	res, err := sim.RunFrom(cfg, cl, now, arrivals)
 	if err != nil {
-		return res, nil, err
+		return res, nil, nil, err
 	}
-	waits := map[string][]float64{}
+	waits, unserved := map[string][]float64{}, map[string]int{}
+	// The engine keeps whole microseconds: a ticket an idle window calls
+	// at the first instant of the run has CalledAt = now truncated, which
+	// is before now. Comparing with now itself dropped those tickets from
+	// the preview (3 waiting, 2 idle windows: "1 ticket").
+	start := time.UnixMicro(now.UnixMicro())
 	for id := int64(1); id <= int64(cl.TicketCount()); id++ {
 		if id <= int64(before) && !waiting[id] {
 			continue
 		}
 		t, ok := cl.Ticket(id)
-		if !ok || t.CalledAt.IsZero() || t.CalledAt.Before(now) {
+		if !ok {
+			continue
+		}
+		if t.CalledAt.IsZero() || t.CalledAt.Before(start) {
+			unserved[t.Item]++
 			continue
 		}
 		waits[t.Item] = append(waits[t.Item], float64(t.CalledAt.Sub(t.IssuedAt).Microseconds())/1e6)
 	}
-	return res, waits, nil
+	return res, waits, unserved, nil
 }
 
 func nearestRank(xs []float64, p float64) float64 {
@@ -191,9 +219,16 @@ func (c *Controller) Preview(ctx context.Context, req PreviewRequest) (PreviewRe
 		rates = ObservedRates(c.cfg, e, now)
 	})
 	out := PreviewResponse{At: now, HorizonS: req.HorizonS, Replications: req.Replications, Seed: req.Seed,
-		RatePerHour: rates, Events: []queue.Event{}}
+		RatePerHour: rates, Events: []queue.Event{}, WaitingNow: map[string]int{}, ActionsText: []ActionText{}}
+	for _, iv := range snap.Items {
+		out.WaitingNow[iv.Code] = iv.Waiting
+	}
+	for _, wv := range snap.Windows {
+		out.TransferredNow += wv.Transfers
+	}
 	changed := base.Clone()
 	for i, a := range req.Actions {
+		out.ActionsText = append(out.ActionsText, DescribeAction(c.cfg, changed, a))
 		evs, err := ApplyManagerAction(changed, now, a)
 		if err != nil {
 			return PreviewResponse{}, fmt.Errorf("action %d: %w", i+1, err)
@@ -216,11 +251,15 @@ func (c *Controller) project(ctx context.Context, eng *queue.Engine, now time.Ti
 	p := Projection{Items: map[string]ItemProjection{}}
 	n := float64(req.Replications)
 	for r := 0; r < req.Replications; r++ {
+		arrivals := map[string]int{}
 		if err := ctx.Err(); err != nil {
 			return p, fmt.Errorf("%w: %w", ErrPreview, err)
 		}
 		arr := Forecast(cfg, snap, rates, req.HorizonS, req.Seed+uint64(r))
-		res, waits, err := RunProjection(cfg, eng, now, arr)
+		for _, a := range arr {
+			arrivals[a.Item]++
+		}
+		res, waits, unserved, err := runProjection(cfg, eng, now, arr)
 		if err != nil {
 			return p, fmt.Errorf("%w: simulate: %w", ErrPreview, err)
 		}
@@ -236,6 +275,8 @@ func (c *Controller) project(ctx context.Context, eng *queue.Engine, now time.Ti
 			ip.P50 += nearestRank(ws, .5) / n
 			ip.P90 += nearestRank(ws, .9) / n
 			ip.MeanArrivals += res.ItemMeanWaitS[it.Code] / n
+			ip.Unserved += float64(unserved[it.Code]) / n
+			ip.Arrivals += float64(arrivals[it.Code]) / n
 			p.Items[it.Code] = ip
 		}
 	}

@@ -73,7 +73,8 @@ func TestKeypadServiceCycle(t *testing.T) {
 	rc := w.next()
 	receipt := args[wire.Print](t, rc)
 	if rc.Device != "prn-w1" || receipt.Template != wire.TemplateReceipt || receipt.Fields.Number != "B001" ||
-		receipt.Fields.Serial == "" || receipt.Fields.QR != "https://hall.example/c/"+receipt.Fields.Serial ||
+		receipt.Fields.Serial == "" || receipt.Fields.Check != r.c.CaseCheck(receipt.Fields.Serial) ||
+		receipt.Fields.QR != "https://hall.example/c/"+receipt.Fields.Serial+"?k="+receipt.Fields.Check ||
 		!strings.Contains(receipt.Fields.WindowHint, "承诺办结") {
 		t.Fatalf("receipt on %s: %+v", rc.Device, receipt)
 	}
@@ -126,7 +127,8 @@ func TestKeypadServiceCycle(t *testing.T) {
 	}
 }
 
-// A keypad on an agent that does not say its window is refused.
+// A keypad on an agent that does not say its window is refused: its
+// claim never enters the registry, so its events are refused by the bus.
 func TestKeypadWithoutWindow(t *testing.T) {
 	t.Parallel()
 	r := startedRig(t)
@@ -143,7 +145,7 @@ func TestKeypadWithoutWindow(t *testing.T) {
 	if v := r.window(1); v.Current != 0 {
 		t.Fatalf("a keypad without a window called %s at window 1", v.CurrentNo)
 	}
-	if n := r.counter(r.c.metrics.rejected.WithLabelValues("event", "handler")); n != 1 {
+	if n := r.counter(r.c.metrics.rejected.WithLabelValues("event", refusedNoPlace)); n != 1 {
 		t.Fatalf("rejected %v, want 1", n)
 	}
 	if n := r.counter(r.c.metrics.events.WithLabelValues(wire.EvtScan)); n != 1 {
@@ -430,15 +432,22 @@ func TestFeedLagsAndCloses(t *testing.T) {
 	}
 }
 
-// ID-card reads: a kiosk reader's goes to the web layer (masked, never
-// raw); a window reader's binds the card to the ticket the window serves.
+// ID-card reads: a kiosk reader's goes to its card session (masked,
+// never raw: a raw record from a kiosk reader is refused); a window
+// reader's binds the card to the ticket the window serves.
 func TestCardReads(t *testing.T) {
 	t.Parallel()
 	r := startedRig(t)
 	k := r.newAgent("kiosk-1", kioskDevices...)
 	w := r.newAgent("win-1", windowDevices...)
-	cards, stop := r.c.SubscribeCards(4)
-	defer stop()
+	cs, err := r.c.OpenCardSession("kiosk-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cards, stop, err := r.c.CardReads(cs.ID, cs.Secret, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
 	recv := func() CardEvent {
 		t.Helper()
 		select {
@@ -450,38 +459,38 @@ func TestCardReads(t *testing.T) {
 		return CardEvent{}
 	}
 	raw := &wire.CardRaw{Name: "王小明", ID: "440301199001011234"}
-	k.emit("id-1", wire.EvtCard, wire.Card{IDHash: "h1", MaskedID: "4403**********1234", MaskedName: "王**", BirthYear: 1950, Raw: raw})
+	k.emit("id-1", wire.EvtCard, wire.Card{IDHash: hashOf("h0"), MaskedID: "440301********1234", MaskedName: "王**", BirthYear: 1950, Raw: raw})
+	k.emit("id-1", wire.EvtCard, wire.Card{IDHash: hashOf("h1"), MaskedID: "440301********1234", MaskedName: "王**", BirthYear: 1950})
 	ce := recv()
-	if ce.Agent != "kiosk-1" || ce.Device != "id-1" || ce.IDHash != "h1" || ce.MaskedName != "王**" || ce.BirthYear != 1950 {
+	if ce.Agent != "kiosk-1" || ce.Device != "id-1" || ce.IDHash != hashOf("h1") || ce.MaskedName != "王**" || !ce.Elderly {
 		t.Fatalf("card event %+v", ce)
 	}
-	if b, _ := json.Marshal(ce); strings.Contains(string(b), "440301199001011234") || strings.Contains(string(b), "王小明") {
-		t.Fatalf("card event carries the raw record: %s", b)
+	if b, _ := json.Marshal(ce); strings.Contains(string(b), "1950") || strings.Contains(string(b), ce.IDHash) {
+		t.Fatalf("card event carries the birth year or hash: %s", b)
 	}
-	// At a window with nobody called the read binds nothing.
-	w.emit("id-w1", wire.EvtCard, wire.Card{IDHash: "h0", MaskedName: "赵*"})
-	recv()
 	tk, _ := r.c.Issue(context.Background(), IssueRequest{Item: "HR-001"}, "", "")
 	if _, err := r.c.Act(context.Background(), ActRequest{Window: 1, Action: wire.KeyCallNext}); err != nil {
 		t.Fatal(err)
 	}
-	w.emit("id-w1", wire.EvtCard, wire.Card{IDHash: "h2", MaskedID: "1101**********0000", MaskedName: "钱*", Raw: raw})
-	recv()
+	w.emit("id-w1", wire.EvtCard, wire.Card{IDHash: hashOf("h2"), MaskedID: "110105********0000", MaskedName: "钱*"})
 	r.waitFor("the identity bound to the ticket", func() bool { return len(r.records(casesys.IdentityStream)) == 1 })
 	recs := r.records(casesys.IdentityStream)
 	var id casesys.Identity
 	_ = json.Unmarshal(recs[0].Data, &id)
-	if id.Ticket != tk.ID || id.Window != 1 || id.IDHash != "h2" || recs[0].Key != "ticket-"+strconv.FormatInt(tk.ID, 10)+"-w1" {
+	if id.Ticket != tk.ID || id.Window != 1 || id.IDHash != hashOf("h2") || recs[0].Key != "ticket-"+strconv.FormatInt(tk.ID, 10)+"-w1" {
 		t.Fatalf("identity %+v key %s", id, recs[0].Key)
 	}
 	if strings.Contains(string(recs[0].Data), "440301199001011234") {
 		t.Fatal("the raw ID number was stored")
 	}
+	if len(cards) != 0 {
+		t.Fatal("a window reader's read went to the kiosk's card session")
+	}
 	stop()
-	k.emit("id-1", wire.EvtCard, wire.Card{IDHash: "h3"})
+	k.emit("id-1", wire.EvtCard, wire.Card{IDHash: hashOf("h3")})
 	k.emit("btn-1", wire.EvtPress, wire.Press{Item: "HR-001"})
 	k.next() // the press after the card was handled: so was the card
-	if len(cards) != 0 {
-		t.Fatalf("%d card events after the subscription stopped", len(cards))
+	if _, ok := <-cards; ok {
+		t.Fatal("card events after the listener stopped")
 	}
 }

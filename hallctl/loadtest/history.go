@@ -63,7 +63,7 @@ func MeasureRestart(ctx context.Context, bin, dir string, n int) ([]RestartRun, 
 		return nil, err
 	}
 	cfgPath := filepath.Join(abs, "loadtest-hall.yaml")
-	if err := os.WriteFile(cfgPath, []byte(hallYAML+"server: {state_dir: "+strconv.Quote(abs)+"}\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(hallYAML+"server: {demo: true, state_dir: "+strconv.Quote(abs)+"}\n"), 0o600); err != nil {
 		return nil, err
 	}
 	var out []RestartRun

@@ -94,7 +94,7 @@ func (e *Engine) applyIssued(ev *Event, at int64) error {
 	idx := int32(len(e.tickets))
 	e.tickets = append(e.tickets, ticket{
 		id: ev.Ticket, number: ev.Number, person: ev.Person, item: j, class: ev.Class,
-		proxy: ev.Proxy, state: Waiting, issued: issued, key: ev.Key, win: -1, direct: -1,
+		proxy: ev.Proxy, state: Waiting, issued: issued, key: ev.Key, hs: issued - ev.Key, win: -1, direct: -1,
 		estMean: ev.EstMeanS, estP50: ev.EstP50S, estP90: ev.EstP90S,
 	})
 	if use != nil {
@@ -183,8 +183,8 @@ func (e *Engine) applyCalled(ev *Event, at int64) error {
 	first := t.noShows == 0 && t.direct < 0 && t.calledAt == 0
 	t.state, t.win, t.calledAt, t.direct = Called, wi, at, -1
 	w.cur = ti
-	if first {
-		e.cal.observe(float64(at-t.issued)/1e6, t.estP50, t.estP90)
+	if first && at > t.issued { // calibrate on the tickets that waited (estimate.go)
+		e.cal.observe(float64(at-t.issued)/1e6, t.estMean, t.estP50, t.estP90)
 	}
 	return nil
 }

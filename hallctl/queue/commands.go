@@ -56,7 +56,7 @@ func (e *Engine) Issue(now time.Time, r IssueReq) (Event, error) {
 		}
 	}
 	at := micros(now)
-	key := at - e.headStart[r.Class]
+	key := e.placeKey(j, r.Class, at, at)
 	est := e.estimate(j, key, at, e.nextID(), at)
 	ev := Event{
 		Type: EvIssued, At: now, Ticket: e.nextID(), Number: number, Day: day, Seq: seq,
@@ -64,6 +64,29 @@ func (e *Engine) Issue(now time.Time, r IssueReq) (Event, error) {
 		Ahead: est.Ahead, EstMeanS: est.MeanS, EstP50S: est.P50S, EstP90S: est.P90S,
 	}
 	return ev, e.Apply(ev)
+}
+
+// placeKey is the place in line (key) of a new ticket of class c in line
+// j, issued at ref and entered at now (µs): ref minus its head start. The
+// head start is the class's fixed one (queue.head_start_min) or, when
+// larger, its share (queue.head_start_share) of how long the line's
+// longest waiter has waited at now, capped at queue.head_start_max_min:
+// under overload every wait is long and a fixed head start shrinks to
+// nothing beside it, a share does not. A wait-proportional head start
+// never puts a ticket ahead of an earlier one of its own class in the
+// line (the wait grows, so a later ticket could otherwise jump it).
+func (e *Engine) placeKey(j int32, c Class, ref, now int64) int64 {
+	hs := e.headStart[c]
+	if f := e.hsShare[c]; f > 0 && e.oldV[j] != never && now > e.oldV[j] {
+		if p := min(int64(f*float64(now-e.oldV[j])), e.hsCap); p > hs {
+			hs = p
+			if cq := e.items[j].cq[c]; len(cq) > 0 {
+				hs = min(hs, ref-e.tickets[cq[len(cq)-1]].key)
+			}
+			hs = max(hs, e.headStart[c])
+		}
+	}
+	return ref - hs
 }
 
 func (e *Engine) callable(wi int32) error {
@@ -96,7 +119,7 @@ func (e *Engine) CallNext(now time.Time, win int) (Event, error) {
 		return Event{}, ErrNoTicket
 	}
 	t := &e.tickets[ti]
-	hs := float64(e.headStart[t.class]) / 60e6
+	hs := float64(t.hs) / 60e6
 	waited := float64(at-t.issued) / 1e6
 	ev := Event{
 		Type: EvCalled, At: now, Ticket: t.id, Window: win, Item: e.items[t.item].code, Number: t.number,
@@ -350,7 +373,7 @@ func (e *Engine) transfer(now time.Time, id int64, from int, toItem string, toWi
 	t := &e.tickets[ti]
 	key := t.key
 	if !keepPlace {
-		key = micros(now) - e.headStart[t.class]
+		key = micros(now) - t.hs // as if issued now, with the head start it got
 	}
 	ev := Event{Type: EvTransferred, At: now, Ticket: id, Number: t.number, Window: from,
 		Item: e.items[t.item].code, ToItem: toItem, ToWindow: toWindow, Key: key}

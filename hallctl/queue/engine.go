@@ -60,8 +60,9 @@ type Opts struct {
 	Policy Policy
 	// ProtectAfter: a ticket that has waited this long can no longer be
 	// overtaken by later tickets — it competes as if it had the largest
-	// head start. 0 = twice the largest head start (60 min with the
-	// config defaults); negative = never.
+	// head start a ticket can get (the largest fixed one, or the cap of a
+	// wait-proportional one). 0 = twice that (120 min with the config
+	// defaults: the 60 min cap); negative = never.
 	ProtectAfter time.Duration
 }
 
@@ -115,13 +116,15 @@ type Engine struct {
 	opts Opts
 	loc  *time.Location
 
-	headStart    [numClasses]int64 // µs
-	escalate     int64             // µs
+	headStart    [numClasses]int64   // µs, the fixed part
+	hsShare      [numClasses]float64 // share of the line's current wait
+	hsCap        int64               // µs, cap of a wait-proportional head start
+	escalate     int64               // µs
 	requeueAfter int
 	voidAfter    int
 	maxOvertake  int32
 	protect      int64 // µs, never when off
-	maxHS        int64 // µs, the largest head start
+	maxHS        int64 // µs, the largest head start a ticket can get
 
 	items   []item
 	itemIdx map[string]int32
@@ -143,7 +146,7 @@ type Engine struct {
 	headIss []int64
 	headIdx []int32 // ticket index of the head, -1 when empty
 	// oldV/oldIdx: the ticket with the earliest virtual issue time (key +
-	// its class head start: the issue time, or later after a no-show
+	// the head start it got: the issue time, or later after a no-show
 	// requeue) — the line's longest waiter, for protection and escalation.
 	oldV   []int64
 	oldIdx []int32
@@ -161,6 +164,8 @@ type Engine struct {
 	memo     []float64
 	memoAt   []uint64
 	stamp    uint64
+	elig     []eligible // estimate scratch
+	bps      []float64  // estimate scratch: hour boundaries
 }
 
 type item struct {
@@ -186,6 +191,7 @@ type ticket struct {
 	calledAt, start  int64
 	noShows, recalls int32
 	overtaken        int32
+	hs               int64 // µs, the head start it got (issue time − key at issue)
 	estMean          float64
 	estP50, estP90   float64
 }
@@ -195,7 +201,8 @@ type window struct {
 	dept, zone         string
 	serveRefs, backRef []string
 	serves, backup     []int32
-	all                bool // serves every item, in item order
+	hours              []Span // read-only, from the spec
+	all                bool   // serves every item, in item order
 	set                int32
 	open, paused       bool
 	note               string
@@ -229,9 +236,14 @@ func New(spec Spec, loc *time.Location, opts Opts) (*Engine, error) {
 	}
 	e.protect = never
 	if opts.Policy == PolicyDefault {
+		e.hsCap = int64(cfg.Rules.HeadStartMaxMin * 60e6)
 		for c := Class(0); c < numClasses; c++ {
 			e.headStart[c] = int64(cfg.Rules.HeadStartMin[c.String()] * 60e6)
 			e.maxHS = max(e.maxHS, e.headStart[c])
+			if f := cfg.Rules.HeadStartShare[c.String()]; f > 0 && e.hsCap > 0 {
+				e.hsShare[c] = f
+				e.maxHS = max(e.maxHS, e.hsCap)
+			}
 		}
 		switch {
 		case opts.ProtectAfter == 0 && e.maxHS > 0:
@@ -261,7 +273,7 @@ func New(spec Spec, loc *time.Location, opts Opts) (*Engine, error) {
 		e.winIdx[w.Number] = int32(len(e.windows))
 		e.windows = append(e.windows, window{
 			number: w.Number, dept: w.Dept, zone: w.Zone,
-			serveRefs: slices.Clone(w.Serves), backRef: slices.Clone(w.Backup), cur: -1,
+			serveRefs: slices.Clone(w.Serves), backRef: slices.Clone(w.Backup), cur: -1, hours: w.Hours,
 		})
 	}
 	e.rebuildRouting()
@@ -385,8 +397,8 @@ func (e *Engine) refreshHead(j int32) {
 	e.oldV[j], e.oldIdx[j] = never, -1
 	for c := range it.cq {
 		if cq := it.cq[c]; len(cq) > 0 {
-			if v := e.tickets[cq[0]].key + e.headStart[c]; v < e.oldV[j] {
-				e.oldV[j], e.oldIdx[j] = v, cq[0]
+			if t := &e.tickets[cq[0]]; t.key+t.hs < e.oldV[j] {
+				e.oldV[j], e.oldIdx[j] = t.key+t.hs, cq[0]
 			}
 		} else if cap(cq) > 0 {
 			it.cq[c] = cq[:0:0]
@@ -482,6 +494,8 @@ func (e *Engine) Clone() *Engine {
 	c.headOvt = slices.Clone(e.headOvt)
 	c.memo = make([]float64, e.setCount)
 	c.memoAt = make([]uint64, e.setCount)
+	c.cal = e.cal.clone()
+	c.elig, c.bps = nil, nil
 	c.itemIdx = cloneMap(e.itemIdx) // read-only today, but cheap and safe
 	c.winIdx = cloneMap(e.winIdx)
 	return &c

@@ -627,7 +627,7 @@ func TestReplayRebuildsState(t *testing.T) {
 	if !reflect.DeepEqual(a, b) {
 		t.Fatalf("replayed state differs")
 	}
-	if !reflect.DeepEqual(live.tickets, replayed.tickets) || live.cal != replayed.cal || !reflect.DeepEqual(live.counter, replayed.counter) {
+	if !reflect.DeepEqual(live.tickets, replayed.tickets) || !reflect.DeepEqual(live.cal, replayed.cal) || !reflect.DeepEqual(live.counter, replayed.counter) {
 		t.Fatal("replayed internals differ")
 	}
 	// And the next decision is the same.

@@ -95,6 +95,10 @@ type Event struct {
 	// ticket while it could not reach the controller: the ticket's place
 	// in line counts from it, not from At (when the controller learned).
 	Printed time.Time `json:"printed,omitzero"`
+	// Clerk is the staff id of the clerk who acted (called, started,
+	// finished, ...) at a console; "" for a keypad or an older log.
+	// The engine ignores it; reports attribute the service by it.
+	Clerk string `json:"clerk,omitempty"`
 }
 
 // Why a ticket was called.

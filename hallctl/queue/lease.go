@@ -151,7 +151,7 @@ func (e *Engine) IssueLeased(now time.Time, r IssueReq, number string, printedAt
 		}
 	}
 	at, printed := micros(now), micros(printedAt)
-	key := printed - e.headStart[r.Class]
+	key := e.placeKey(j, r.Class, printed, at)
 	id := e.nextID()
 	est := e.estimate(j, key, printed, id, at)
 	ev := Event{

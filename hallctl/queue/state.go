@@ -20,11 +20,15 @@ type savedState struct {
 	Day     string         `json:"day"`
 	Counter map[string]int `json:"counter"`
 	Cal     [3]float64     `json:"cal"` // l50, l90, n
-	Items   []savedItem    `json:"items"`
-	Windows []savedWindow  `json:"windows"`
-	Tickets []savedTicket  `json:"tickets"`
-	Leases  []savedLease   `json:"leases,omitempty"`
-	LastID  int64          `json:"last_id,omitempty"` // the highest id issued (tickets may be compacted away: compact.go)
+	// CalWindow is the calibration window (estimate.go), oldest first;
+	// absent in states saved before it (the trackers then serve until it
+	// fills again).
+	CalWindow []float64     `json:"cal_window,omitempty"`
+	Items     []savedItem   `json:"items"`
+	Windows   []savedWindow `json:"windows"`
+	Tickets   []savedTicket `json:"tickets"`
+	Leases    []savedLease  `json:"leases,omitempty"`
+	LastID    int64         `json:"last_id,omitempty"` // the highest id issued (tickets may be compacted away: compact.go)
 }
 
 type savedItem struct {
@@ -61,9 +65,13 @@ type savedTicket struct {
 	NoShows   int32       `json:"ns,omitempty"`
 	Recalls   int32       `json:"rc,omitempty"`
 	Overtaken int32       `json:"ov,omitempty"`
-	EstMean   float64     `json:"em,omitempty"`
-	EstP50    float64     `json:"e5,omitempty"`
-	EstP90    float64     `json:"e9,omitempty"`
+	// HS is the head start it got (µs) when that is not its class's
+	// fixed one (a wait-proportional head start); absent = the fixed one,
+	// as in states saved before head starts could vary.
+	HS      *int64  `json:"hs,omitempty"`
+	EstMean float64 `json:"em,omitempty"`
+	EstP50  float64 `json:"e5,omitempty"`
+	EstP90  float64 `json:"e9,omitempty"`
 }
 
 // MarshalState saves the whole engine state (for event-store snapshots:
@@ -71,7 +79,7 @@ type savedTicket struct {
 // the keyed hashes the engine holds, never ID numbers.
 func (e *Engine) MarshalState() ([]byte, error) {
 	s := savedState{V: stateVersion, Policy: e.opts.Policy.String(), Now: e.now, Day: e.day,
-		Counter: e.counter, Cal: [3]float64{e.cal.l50, e.cal.l90, float64(e.cal.n)}, Leases: e.saveLeases(), LastID: e.lastID}
+		Counter: e.counter, Cal: [3]float64{e.cal.l50, e.cal.l90, float64(e.cal.n)}, CalWindow: e.cal.window(), Leases: e.saveLeases(), LastID: e.lastID}
 	for _, it := range e.items {
 		s.Items = append(s.Items, savedItem{Code: it.code, Svc: it.svc, Occ: it.occ})
 	}
@@ -91,11 +99,16 @@ func (e *Engine) MarshalState() ([]byte, error) {
 	}
 	for ti := range e.tickets {
 		t := &e.tickets[ti]
+		var hs *int64
+		if t.hs != e.headStart[t.class] {
+			v := t.hs
+			hs = &v
+		}
 		s.Tickets = append(s.Tickets, savedTicket{
 			ID: t.id, Number: t.number, Person: t.person, Item: e.items[t.item].code, Class: t.class, Proxy: t.proxy,
 			State: t.state, Issued: t.issued, Key: t.key, Win: num(t.win), Direct: num(t.direct),
 			CalledAt: t.calledAt, Start: t.start, NoShows: t.noShows, Recalls: t.recalls,
-			Overtaken: e.overtaken(int32(ti)), EstMean: t.estMean, EstP50: t.estP50, EstP90: t.estP90,
+			Overtaken: e.overtaken(int32(ti)), EstMean: t.estMean, EstP50: t.estP50, EstP90: t.estP90, HS: hs,
 		})
 	}
 	return json.Marshal(s)
@@ -135,6 +148,7 @@ func Restore(spec Spec, loc *time.Location, opts Opts, b []byte) (*Engine, error
 		e.counter[k] = v
 	}
 	e.cal = calibration{l50: s.Cal[0], l90: s.Cal[1], n: int(s.Cal[2])}
+	e.cal.restoreWindow(s.CalWindow)
 	if err := e.restoreLeases(s.Leases); err != nil {
 		return nil, err
 	}
@@ -191,8 +205,11 @@ func Restore(spec Spec, loc *time.Location, opts Opts, b []byte) (*Engine, error
 			id: st.ID, number: st.Number, person: st.Person, item: j, class: st.Class, proxy: st.Proxy,
 			state: st.State, issued: st.Issued, key: st.Key, win: win, direct: dir, calledAt: st.CalledAt,
 			start: st.Start, noShows: st.NoShows, recalls: st.Recalls, overtaken: st.Overtaken,
-			estMean: st.EstMean, estP50: st.EstP50, estP90: st.EstP90,
+			estMean: st.EstMean, estP50: st.EstP50, estP90: st.EstP90, hs: e.headStart[st.Class],
 		})
+		if st.HS != nil {
+			e.tickets[len(e.tickets)-1].hs = *st.HS
+		}
 	}
 	for ti := range e.tickets {
 		t := &e.tickets[ti]

@@ -1,6 +1,9 @@
 package queue
 
-import "time"
+import (
+	"crypto/subtle"
+	"time"
+)
 
 // TicketView is a read-only view of a ticket for the web UI.
 type TicketView struct {
@@ -16,6 +19,10 @@ type TicketView struct {
 	Proxy    bool        `json:"proxy,omitempty"`
 	EstP50S  float64     `json:"est_p50_s"`
 	EstP90S  float64     `json:"est_p90_s"`
+	// HeadStartS is the head start the ticket got at issue (its class's
+	// fixed one, or a share of the line's longest wait under overload):
+	// its place in line is IssuedAt less this.
+	HeadStartS float64 `json:"head_start_s,omitempty"`
 }
 
 // WindowView is a read-only view of a window.
@@ -54,7 +61,7 @@ func (e *Engine) ticketView(ti int32) TicketView {
 	t := &e.tickets[ti]
 	v := TicketView{ID: t.id, Number: t.number, Item: e.items[t.item].code, Class: t.class,
 		State: t.state, IssuedAt: e.timeOf(t.issued), NoShows: int(t.noShows),
-		Proxy: t.proxy, EstP50S: t.estP50, EstP90S: t.estP90}
+		Proxy: t.proxy, EstP50S: t.estP50, EstP90S: t.estP90, HeadStartS: float64(t.hs) / 1e6}
 	if t.calledAt != 0 {
 		v.CalledAt = e.timeOf(t.calledAt)
 	}
@@ -73,6 +80,18 @@ func (e *Engine) Ticket(id int64) (TicketView, bool) {
 		return TicketView{}, false
 	}
 	return e.ticketView(ti), true
+}
+
+// HeldBy reports whether ticket id was taken with the person hash given
+// (an ID card's keyed hash), in constant time; a ticket taken without a
+// card is held by nobody.
+func (e *Engine) HeldBy(id int64, person string) bool {
+	ti, err := e.ticketByID(id)
+	if err != nil {
+		return false
+	}
+	p := e.tickets[ti].person
+	return p != "" && subtle.ConstantTimeCompare([]byte(p), []byte(person)) == 1
 }
 
 // TicketByNumber finds a live ticket by its printed number.
@@ -110,14 +129,29 @@ func (e *Engine) Window(number int) (WindowView, bool) {
 
 // Snapshot is the read-only view of the hall for screens and consoles.
 func (e *Engine) Snapshot(now time.Time) Snapshot {
+	s, _ := e.SnapshotN(now, -1)
+	return s
+}
+
+// SnapshotN is Snapshot with at most maxWaiting tickets in Waiting (all
+// when negative), the ones past it not even looked up: a public snapshot
+// of a hall with tens of thousands waiting is built in bounded time under
+// the controller's lock. total is how many wait in all.
+func (e *Engine) SnapshotN(now time.Time, maxWaiting int) (s Snapshot, total int) {
 	at := micros(now)
-	s := Snapshot{At: now}
+	s = Snapshot{At: now}
+	add := func(ti int32) {
+		total++
+		if maxWaiting < 0 || len(s.Waiting) < maxWaiting {
+			s.Waiting = append(s.Waiting, e.ticketView(ti))
+		}
+	}
 	for j := range e.items {
 		it := &e.items[j]
 		v := ItemView{Code: it.code, Waiting: len(it.q), ServiceS: it.svc, OccupancyS: it.occ}
 		for _, ti := range it.q {
 			v.OldestWaitS = max(v.OldestWaitS, float64(at-e.tickets[ti].issued)/1e6)
-			s.Waiting = append(s.Waiting, e.ticketView(ti))
+			add(ti)
 		}
 		s.Items = append(s.Items, v)
 	}
@@ -125,10 +159,10 @@ func (e *Engine) Snapshot(now time.Time) Snapshot {
 		v, _ := e.Window(w.number)
 		s.Windows = append(s.Windows, v)
 		for _, ti := range w.direct {
-			s.Waiting = append(s.Waiting, e.ticketView(ti))
+			add(ti)
 		}
 	}
-	return s
+	return s, total
 }
 
 // Waiting is how many tickets wait, in item lines and transferred to

@@ -12,12 +12,16 @@ import (
 
 // Header is the column list of CSV and XLSX exports.
 var Header = []string{"period", "group", "name", "tickets", "served", "no_shows", "mean_wait_s", "p90_wait_s",
-	"mean_service_s", "completed", "on_time_rate", "early_rate", "rating_1", "rating_2", "rating_3", "rating_4", "rating_5", "satisfaction"}
+	"mean_service_s", "completed", "on_time_rate", "early_rate", "rating_1", "rating_2", "rating_3", "rating_4", "rating_5", "satisfaction",
+	// issue 14: 好评率, 差评率, 差评整改率, 实名差评回访整改率, 按期办结率 over the cases due, 平均评价
+	"good_rate", "bad_rate", "rectify_rate", "named_rectify_rate", "due", "due_on_time_rate", "mean_rating", "appeals_accepted"}
 
 func (r Row) cells() []any {
 	return []any{r.Period, r.Group, r.GroupName, r.Tickets, r.Served, r.NoShows, num(r.MeanWaitS), num(r.P90WaitS),
 		num(r.MeanSvcS), r.Completed, num(r.OnTimeRate()), num(r.EarlyRate()),
-		r.Ratings[0], r.Ratings[1], r.Ratings[2], r.Ratings[3], r.Ratings[4], num(r.Satisfaction())}
+		r.Ratings[0], r.Ratings[1], r.Ratings[2], r.Ratings[3], r.Ratings[4], num(r.Satisfaction()),
+		num(r.GoodRate()), num(r.BadRate()), num(r.RectifyRate()), num(r.NamedRectifyRate()), r.Due, num(r.DueOnTimeRate()),
+		num(r.MeanRating()), r.AppealsAccepted}
 }
 
 // num rounds to 3 decimals; NaN becomes an empty cell.

@@ -44,6 +44,9 @@ type Row struct {
 	OnTime    int // completed on or before the due date
 	Early     int // completed before the due date
 	Ratings   [5]int
+	// Rates are the counts of 好评率, 差评率, 差评整改率, 实名差评回访整改率,
+	// 按期办结率 (over cases due in the range) and 平均评价 (rates.go).
+	Rates
 }
 
 // OnTimeRate is OnTime/Completed (NaN when nothing completed).
@@ -111,19 +114,27 @@ func Compute(l *casesys.Ledger, hall *config.Config, o Opts) ([]Row, error) {
 	for _, c := range l.Cases {
 		caseOf[c.Ticket] = c
 	}
+	ratingOf := map[int64]*casesys.LedgerRating{}
+	for i := range l.Ratings {
+		ratingOf[l.Ratings[i].Ticket] = &l.Ratings[i]
+	}
 	rows := map[[2]string]*acc{}
+	row := func(key [2]string) *acc {
+		a := rows[key]
+		if a == nil {
+			a = &acc{Row: Row{Period: key[0], Group: key[1], GroupName: groupName(hall, o.By, key[1])}}
+			rows[key] = a
+		}
+		return a
+	}
+	addDue(l, hall, o, from, to, loc, row)
 	for _, id := range l.Order {
 		t := l.Tickets[id]
 		day, err := time.Parse(casesys.DateLayout, t.Day)
 		if err != nil || day.Before(from) || day.After(to) {
 			continue
 		}
-		key := [2]string{periodOf(day, o.Period), groupOf(t, hall, o.By)}
-		a := rows[key]
-		if a == nil {
-			a = &acc{Row: Row{Period: key[0], Group: key[1], GroupName: groupName(hall, o.By, key[1])}}
-			rows[key] = a
-		}
+		a := row([2]string{periodOf(day, o.Period), groupOf(t, hall, o.By)})
 		a.Tickets++
 		if w := t.WaitS(); w >= 0 {
 			a.waits = append(a.waits, w)
@@ -140,6 +151,7 @@ func Compute(l *casesys.Ledger, hall *config.Config, o Opts) ([]Row, error) {
 		if t.Rating >= 1 && t.Rating <= 5 {
 			a.Ratings[t.Rating-1]++
 		}
+		a.addRating(l, t, ratingOf[t.ID])
 		if c := caseOf[t.ID]; c != nil && c.Due != "" && !c.CompletedAt.IsZero() {
 			due, err := time.Parse(casesys.DateLayout, c.Due)
 			if err == nil {
@@ -240,6 +252,8 @@ func groupName(hall *config.Config, by, g string) string {
 		if g != "-" {
 			return g + "号窗口"
 		}
+	case "clerk":
+		return hall.StaffName(g) // the staff display name (staff:), "" for others
 	}
 	return ""
 }

@@ -143,10 +143,12 @@ func TestHandComputedDay(t *testing.T) {
 		// HR-001: tickets 1, 2, 5; waits 600, 1500, 1200 s; service 600, 1200 s;
 		// ticket 2 no-show; cases: 5 early, 1 late; one rating of 5.
 		{Period: "2026-11-20", Group: "HR-001", GroupName: "人才引进", Tickets: 3, Served: 2, NoShows: 1, Waits: 3,
-			MeanWaitS: 1100, P90WaitS: 1500, MeanSvcS: 900, Completed: 2, OnTime: 1, Early: 1, Ratings: [5]int{0, 0, 0, 0, 1}},
+			MeanWaitS: 1100, P90WaitS: 1500, MeanSvcS: 900, Completed: 2, OnTime: 1, Early: 1, Ratings: [5]int{0, 0, 0, 0, 1},
+			Rates: Rates{Rated: 1, Good: 1, LevelSum: 5}},
 		// TAX-01: tickets 3, 4 (never called); wait 120 s, service 300 s; rated 2.
 		{Period: "2026-11-20", Group: "TAX-01", GroupName: "发票", Tickets: 2, Served: 1, Waits: 1,
-			MeanWaitS: 120, P90WaitS: 120, MeanSvcS: 300, Ratings: [5]int{0, 1, 0, 0, 0}},
+			MeanWaitS: 120, P90WaitS: 120, MeanSvcS: 300, Ratings: [5]int{0, 1, 0, 0, 0},
+			Rates: Rates{Rated: 1, Bad: 1, LevelSum: 2}},
 		{Period: "2026-11-21", Group: "TAX-01", GroupName: "发票", Tickets: 1, Served: 1, Waits: 1,
 			MeanWaitS: 60, P90WaitS: 60, MeanSvcS: 60},
 	}
@@ -201,10 +203,10 @@ func TestHandComputedDay(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(&cb).ReadAll()
-	if err != nil || len(recs) != 4 || strings.Join(recs[1], ",") != "2026-11-20,HR-001,人才引进,3,2,1,1100,1500,900,2,0.5,0.5,0,0,0,0,1,1" {
+	if err != nil || len(recs) != 4 || strings.Join(recs[1], ",") != "2026-11-20,HR-001,人才引进,3,2,1,1100,1500,900,2,0.5,0.5,0,0,0,0,1,1,1,0,,,0,,5,0" {
 		t.Fatalf("csv: %v %v", recs, err)
 	}
-	if strings.Join(recs[3], ",") != "2026-11-21,TAX-01,发票,1,1,0,60,60,60,0,,,0,0,0,0,0," {
+	if strings.Join(recs[3], ",") != "2026-11-21,TAX-01,发票,1,1,0,60,60,60,0,,,0,0,0,0,0,,,,,,0,,,0" {
 		t.Fatalf("csv empty rates: %v", recs[3])
 	}
 	var xb bytes.Buffer

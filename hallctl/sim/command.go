@@ -87,6 +87,8 @@ func writeResult(w io.Writer, r Result) {
 	}
 	fmt.Fprintf(tw, "jain_items\t%.3f\nutilisation\t%.3f\novertime\t%.0f s\n", r.JainItems, r.Utilisation, r.OvertimeS)
 	fmt.Fprintf(tw, "estimate\tMAE %.0f s, bias %+.0f s, below P50 %.2f, below P90 %.2f\n", r.ETA.MAES, r.ETA.BiasS, r.ETA.BelowP50, r.ETA.BelowP90)
+	q := r.ETA.Queued
+	fmt.Fprintf(tw, "estimate, waited\t%d tickets: MAE %.0f s, bias %+.0f s, below P50 %.2f, below P90 %.2f\n", q.Tickets, q.MAES, q.BiasS, q.BelowP50, q.BelowP90)
 	fmt.Fprintf(tw, "little\tL %.2f, λW %.2f (rel err %.1e)\n", r.Little.L, r.Little.LambdaW, r.Little.RelErr)
 	fmt.Fprintf(tw, "elapsed\t%.3f s\n", r.ElapsedS)
 	tw.Flush()
@@ -158,13 +160,13 @@ func BenchTable(ctx context.Context, scenarioDir string, w io.Writer) error {
 // WriteBenchTable prints results as BenchTable does.
 func WriteBenchTable(w io.Writer, all []ScenarioResults) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tpolicy\tmean\tp95\tp99\tmax\tjain\tovertime\tmae\tbelow_p50\tbelow_p90\twalkin\tgreen\tutil\tms\t")
+	fmt.Fprintln(tw, "scenario\tpolicy\tmean\tp95\tp99\tmax\tjain\tovertime\tmae\tbelow_p50\tbelow_p90\tq_below_p50\tq_below_p90\twalkin\tgreen\tutil\tms\t")
 	for _, s := range all {
 		for _, p := range queue.Policies() {
 			r := s.ByPolicy[p]
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.3f\t%.0f\t%.0f\t%.2f\t%.2f\t%.0f\t%.0f\t%.3f\t%.0f\t\n",
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.3f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\t%.3f\t%.0f\t\n",
 				s.Name, p, r.Wait.Mean, r.Wait.P95, r.Wait.P99, r.Wait.Max, r.JainItems, r.OvertimeS,
-				r.ETA.MAES, r.ETA.BelowP50, r.ETA.BelowP90, r.Classes["walkin"].MeanWaitS,
+				r.ETA.MAES, r.ETA.BelowP50, r.ETA.BelowP90, r.ETA.Queued.BelowP50, r.ETA.Queued.BelowP90, r.Classes["walkin"].MeanWaitS,
 				r.Classes["green"].MeanWaitS, r.Utilisation, r.ElapsedS*1000)
 		}
 	}
@@ -195,7 +197,10 @@ type Goals struct {
 	Missed       []string
 }
 
-// CheckGoals checks default against the goals of issue 3.
+// CheckGoals checks default against the goals of issue 3, with the
+// estimate's calibration judged as issue 14 asks: over the tickets that
+// waited (eta.queued), since tickets called at once are "at or below" any
+// estimate.
 func CheckGoals(s ScenarioResults) Goals {
 	d, f := s.ByPolicy[queue.PolicyDefault], s.ByPolicy[queue.PolicyFIFO]
 	g := Goals{PoolingShare: s.PoolingShare()}
@@ -216,11 +221,11 @@ func CheckGoals(s ScenarioResults) Goals {
 	if ww > 1.1*fw {
 		miss("walk-in mean %.0f s > 1.1 × fifo's %.0f s", ww, fw)
 	}
-	if b := d.ETA.BelowP90; b < 0.85 || b > 0.95 {
-		miss("below_p90 %.3f outside [0.85, 0.95]", b)
+	if b := d.ETA.Queued.BelowP90; b < 0.85 || b > 0.95 {
+		miss("eta.queued.below_p90 %.3f outside [0.85, 0.95]", b)
 	}
-	if b := d.ETA.BelowP50; b < 0.40 || b > 0.60 {
-		miss("below_p50 %.3f outside [0.40, 0.60]", b)
+	if b := d.ETA.Queued.BelowP50; b < 0.40 || b > 0.60 {
+		miss("eta.queued.below_p50 %.3f outside [0.40, 0.60]", b)
 	}
 	if d.ElapsedS > 0.25 {
 		miss("simulation took %.3f s > 0.25 s", d.ElapsedS)

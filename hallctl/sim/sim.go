@@ -457,6 +457,16 @@ type Result struct {
 	Unserved int `json:"unserved"`
 	// ItemMeanWaitS is each item's mean wait (items with a called ticket).
 	ItemMeanWaitS map[string]float64 `json:"item_mean_wait_s,omitempty"`
+	// Items are each item's called tickets and their wait percentiles
+	// (nearest-rank), by item code (items with a called ticket).
+	Items map[string]ItemStats `json:"items"`
+}
+
+// ItemStats are one item's called tickets and wait percentiles.
+type ItemStats struct {
+	Tickets int     `json:"tickets"`
+	P50S    float64 `json:"p50_s"`
+	P90S    float64 `json:"p90_s"`
 }
 
 // WaitStats are over every called ticket; percentiles are nearest-rank.
@@ -483,6 +493,20 @@ type ETAStats struct {
 	BiasS    float64 `json:"bias_s"`
 	BelowP50 float64 `json:"below_p50"`
 	BelowP90 float64 `json:"below_p90"`
+	// Queued is the same over the tickets that actually waited (wait >
+	// 0 s: not called the moment they were issued). Tickets called at
+	// once are "at or below" any estimate, so on a day when most are,
+	// the figures above say little about the estimate; these do.
+	Queued QueuedETA `json:"queued"`
+}
+
+// QueuedETA is the estimate's calibration over the tickets that waited.
+type QueuedETA struct {
+	Tickets  int     `json:"tickets"`
+	BelowP50 float64 `json:"below_p50"`
+	BelowP90 float64 `json:"below_p90"`
+	MAES     float64 `json:"mae_s"`
+	BiasS    float64 `json:"bias_s"`
 }
 
 // LittleCheck is Little's law as a self-check: the time-average number
@@ -504,7 +528,7 @@ func nearestRank(xs []float64, p float64) float64 {
 }
 
 func (r *runner) result(cfg *config.Config) Result {
-	res := Result{Classes: map[string]ClassStats{}, ItemMeanWaitS: map[string]float64{}}
+	res := Result{Classes: map[string]ClassStats{}, ItemMeanWaitS: map[string]float64{}, Items: map[string]ItemStats{}}
 	for _, c := range []queue.Class{queue.Walkin, queue.Appointment, queue.Green, queue.Elderly} {
 		res.Classes[c.String()] = ClassStats{}
 	}
@@ -513,8 +537,11 @@ func (r *runner) result(cfg *config.Config) Result {
 	var waits []float64
 	var sumW, sumAllW, absErr, bias float64
 	var below50, below90 int
+	var q QueuedETA
+	var qAbs, qBias float64
 	classSum := map[string]float64{}
 	itemSum, itemN := map[string]float64{}, map[string]int{}
+	itemWaits := map[string][]float64{}
 	for _, rec := range r.tickets {
 		if rec.skip {
 			continue
@@ -545,6 +572,7 @@ func (r *runner) result(cfg *config.Config) Result {
 		classSum[a.Class.String()] += w
 		itemSum[a.Item] += w
 		itemN[a.Item]++
+		itemWaits[a.Item] = append(itemWaits[a.Item], w)
 		absErr += math.Abs(rec.est50 - w)
 		bias += rec.est50 - w
 		if w <= rec.est50+1e-9 {
@@ -553,13 +581,31 @@ func (r *runner) result(cfg *config.Config) Result {
 		if w <= rec.est90+1e-9 {
 			below90++
 		}
+		if rec.called > rec.issued { // it waited
+			q.Tickets++
+			qAbs += math.Abs(rec.est50 - w)
+			qBias += rec.est50 - w
+			if w <= rec.est50+1e-9 {
+				q.BelowP50++
+			}
+			if w <= rec.est90+1e-9 {
+				q.BelowP90++
+			}
+		}
+	}
+	if n := float64(q.Tickets); n > 0 {
+		q.BelowP50, q.BelowP90, q.MAES, q.BiasS = q.BelowP50/n, q.BelowP90/n, qAbs/n, qBias/n
+	}
+	for it, ws := range itemWaits {
+		sort.Float64s(ws)
+		res.Items[it] = ItemStats{Tickets: len(ws), P50S: nearestRank(ws, .5), P90S: nearestRank(ws, .9)}
 	}
 	res.Called = len(waits)
 	sort.Float64s(waits)
 	if n := float64(len(waits)); n > 0 {
 		res.Wait = WaitStats{Mean: sumW / n, P50: nearestRank(waits, .5), P90: nearestRank(waits, .9),
 			P95: nearestRank(waits, .95), P99: nearestRank(waits, .99), Max: waits[len(waits)-1]}
-		res.ETA = ETAStats{MAES: absErr / n, BiasS: bias / n, BelowP50: float64(below50) / n, BelowP90: float64(below90) / n}
+		res.ETA = ETAStats{MAES: absErr / n, BiasS: bias / n, BelowP50: float64(below50) / n, BelowP90: float64(below90) / n, Queued: q}
 	}
 	for k, cs := range res.Classes {
 		if cs.Tickets > 0 {

@@ -217,9 +217,26 @@ func TestCommand(t *testing.T) {
 			t.Errorf("missing classes.%s", k)
 		}
 	}
-	for _, k := range []string{"mae_s", "bias_s", "below_p50", "below_p90"} {
+	for _, k := range []string{"mae_s", "bias_s", "below_p50", "below_p90", "queued"} {
 		if _, ok := m["eta"].(map[string]any)[k]; !ok {
 			t.Errorf("missing eta.%s", k)
+		}
+	}
+	queued, _ := m["eta"].(map[string]any)["queued"].(map[string]any)
+	for _, k := range []string{"tickets", "below_p50", "below_p90", "mae_s", "bias_s"} {
+		if _, ok := queued[k]; !ok {
+			t.Errorf("missing eta.queued.%s", k)
+		}
+	}
+	items, _ := m["items"].(map[string]any)
+	if len(items) == 0 {
+		t.Error("missing items")
+	}
+	for code, v := range items {
+		for _, k := range []string{"tickets", "p50_s", "p90_s"} {
+			if _, ok := v.(map[string]any)[k]; !ok {
+				t.Errorf("missing items.%s.%s", code, k)
+			}
 		}
 	}
 	if m["policy"] != "fifo" {
