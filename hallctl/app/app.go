@@ -7,7 +7,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,13 +18,15 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/crypto/bcrypt"
 
+	"github.com/servicehall/servicehall/hallctl/auth"
 	"github.com/servicehall/servicehall/hallctl/broker"
 	"github.com/servicehall/servicehall/hallctl/config"
 	"github.com/servicehall/servicehall/hallctl/ctl"
+	"github.com/servicehall/servicehall/hallctl/enrol"
 	"github.com/servicehall/servicehall/hallctl/store"
 	"github.com/servicehall/servicehall/hallctl/web"
+	"github.com/servicehall/servicehall/internal/mqtturl"
 )
 
 // Options say how to run hallctl. Zero values take the defaults beside them.
@@ -50,13 +52,20 @@ type Options struct {
 // App is a started hallctl.
 type App struct {
 	Controller *ctl.Controller
-	Store      *store.Log
+	Store      store.EventLog // SQLite in the state dir, or PostgreSQL (server.store)
 	Broker     *broker.Broker
 	Registry   *prometheus.Registry
 	// Web is the mounted HTTP API (its routes).
-	Web       *web.Handler
+	Web *web.Handler
+	// Keys is the token key ring (state_dir/token-keys).
+	Keys      *auth.Keys
 	brokerURL string
+	tls       bool
 	log       *slog.Logger
+	clock     clockwork.Clock
+	// enrolment is what the embedded broker admits from the config and
+	// the enrolment file (hallctl agent add/revoke); see enrol.go.
+	enrolment *enrolment
 }
 
 // Start opens the store, starts the broker and builds the controller. Call
@@ -80,7 +89,7 @@ func Start(ctx context.Context, o Options) (a *App, err error) {
 	o.StateDir = first(o.StateDir, cfg.Server.StateDir, "state")
 	o.BrokerURL = first(o.BrokerURL, cfg.Server.BrokerURL)
 
-	a = &App{log: o.Logger, Registry: prometheus.NewRegistry()}
+	a = &App{log: o.Logger, clock: o.Clock, Registry: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -90,37 +99,52 @@ func Start(ctx context.Context, o Options) (a *App, err error) {
 	if err := os.MkdirAll(o.StateDir, 0o750); err != nil {
 		return a, fmt.Errorf("state dir: %w", err)
 	}
-	dbPath := filepath.Join(o.StateDir, "hallctl.db")
-	if err := checkNotVanished(dbPath); err != nil {
+	if a.Store, err = openStore(ctx, cfg, o); err != nil {
 		return a, err
 	}
-	a.Store, err = store.Open(ctx, dbPath, store.Options{Logger: o.Logger.With("part", "store"), Clock: o.Clock})
-	if err != nil {
-		if errors.Is(err, store.ErrLocked) {
-			return a, fmt.Errorf("the event log in %s is in use by another hallctl: %w", o.StateDir, err)
-		}
-		return a, fmt.Errorf("open event log (%s free in %s): %w", humanFree(o.StateDir), o.StateDir, err)
-	}
 	a.Registry.MustRegister(a.Store.Collector())
+	// Agents enrolled with hallctl agent add join the config's agents:
+	// and server.users (a conflict refuses to start).
+	if a.enrolment, err = loadEnrolment(cfg, o.StateDir); err != nil {
+		return a, err
+	}
 	a.brokerURL = o.BrokerURL
-	if a.brokerURL == "" {
-		users, err := brokerUsers(cfg)
-		if err != nil {
+	if a.brokerURL != "" {
+		// One URL or a cluster's nodes separated by commas: all checked here,
+		// as paho skips a URL it cannot parse without a word.
+		if _, err := mqtturl.Parse(a.brokerURL); err != nil {
+			return a, fmt.Errorf("server.broker_url / --broker-url: %w", err)
+		}
+	}
+	tl, err := loadServerTLS(cfg)
+	if err != nil {
+		return a, err
+	}
+	a.tls = tl != nil
+	var mqttTLS *tls.Config
+	if a.brokerURL != "" && tl != nil && cfg.Server.TLS.CAFile != "" {
+		mqttTLS = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: tl.ca} // an external ssl:// broker of the same hall CA
+	}
+	if a.brokerURL != "" && o.Username == "" {
+		if o.Username, o.Password, err = controllerCredential(cfg, o.StateDir); err != nil {
 			return a, err
 		}
+	}
+	if a.brokerURL == "" {
 		// The controller's own credential on its embedded broker: random
 		// per start, never written anywhere.
 		o.Username = "hallctl-" + cfg.Hall.ID
 		o.Password = randomSecret()
-		users = append(users, broker.User{Username: o.Username, Controller: true})
-		a.Broker, err = broker.New(broker.Options{
-			Addr:                   o.MQTTAddr,
-			Logger:                 o.Logger.With("part", "broker"),
-			Hall:                   cfg.Hall.ID,
-			Users:                  users,
-			Check:                  checkPasswords(users, o.Username, o.Password),
-			AllowAnonymousLoopback: len(cfg.Server.Users) == 0,
-		})
+		a.enrolment.controller = broker.User{Username: o.Username, Password: o.Password, Controller: true, NoClientCert: true}
+		users, err := a.enrolment.users()
+		if err != nil {
+			return a, err
+		}
+		bo := brokerOptions(cfg, o, users)
+		if tl != nil {
+			bo.TLS, bo.RequireClientCert = tl.broker, tl.broker.ClientCAs != nil
+		}
+		a.Broker, err = broker.New(bo)
 		if err != nil {
 			return a, err
 		}
@@ -131,37 +155,84 @@ func Start(ctx context.Context, o Options) (a *App, err error) {
 			return a, fmt.Errorf("start MQTT broker on %s (MQTT_ADDR): %w", o.MQTTAddr, err)
 		}
 		a.brokerURL = "tcp://" + a.Broker.Addr()
+		if tl != nil {
+			a.brokerURL, mqttTLS = "ssl://"+a.Broker.Addr(), tl.self
+		}
 		a.Registry.MustRegister(a.Broker.Collector())
 	}
 	if o.Mux == nil {
 		o.Mux = http.NewServeMux()
 	}
-	secret, err := web.LoadSecret(cfg.Server.SecretFile, o.StateDir, true)
+	// The hall secret is the ID-hash key kiosks hold: made here so an
+	// installer finds it, and refused when readable by others; it signs
+	// nothing. Tokens are signed by the key ring, kept only here.
+	if _, err := web.LoadSecret(cfg.Server.SecretFile, o.StateDir, true); err != nil {
+		return a, err
+	}
+	if a.Keys, err = auth.Open(o.StateDir, cfg.Hall.ID, true); err != nil {
+		return a, err
+	}
+	a.Registry.MustRegister(a.Keys.Collector())
+	ticketKey, err := loadTicketKey(o.StateDir)
 	if err != nil {
 		return a, err
 	}
-	ticketKey, err := loadTicketKey(o.StateDir)
+	caseKey, err := loadCaseKey(o.StateDir)
 	if err != nil {
 		return a, err
 	}
 	a.Controller, err = ctl.New(ctx, ctl.Options{
 		Config: cfg, Logger: o.Logger, Clock: o.Clock,
 		BrokerURL: a.brokerURL, Username: o.Username, Password: o.Password,
-		HTTPAddr: o.HTTPAddr, Store: a.Store, Registry: a.Registry, Mux: o.Mux,
-		TicketKey: ticketKey,
+		HTTPAddr: o.HTTPAddr, HTTPTLS: tl.httpConfig(), MQTTTLS: mqttTLS, Store: a.Store, Registry: a.Registry, Mux: o.Mux,
+		TicketKey: ticketKey, CaseKey: caseKey,
 	})
 	if err != nil {
 		return a, err
 	}
 	if cfg.Server.PublicURL == "" {
 		// The address HTTP really listens on (port 0 picks one).
-		cfg.Server.PublicURL = "http://" + first(a.Controller.HTTPAddr(), o.HTTPAddr)
+		scheme := "http://"
+		if tl != nil {
+			scheme = "https://"
+		}
+		cfg.Server.PublicURL = scheme + first(a.Controller.HTTPAddr(), o.HTTPAddr)
 	}
-	if a.Web, err = web.Mount(o.Mux, web.Options{Controller: a.Controller, Logger: o.Logger, Secret: secret, Context: ctx}); err != nil {
+	if a.Web, err = web.Mount(o.Mux, web.Options{Controller: a.Controller, Logger: o.Logger, Keys: a.Keys, Context: ctx, Registry: a.Registry}); err != nil {
 		return a, err
 	}
 	return a, nil
 }
+
+// openStore opens the event log: PostgreSQL when server.store is set,
+// else SQLite in the state dir (the state dir still holds keys and
+// secrets either way).
+func openStore(ctx context.Context, cfg *config.Config, o Options) (store.EventLog, error) {
+	so := store.Options{Logger: o.Logger.With("part", "store"), Clock: o.Clock, Hall: cfg.Hall.ID}
+	if cfg.Server.Store != "" {
+		pg, err := store.OpenPostgres(ctx, cfg.Server.Store, so)
+		if err != nil {
+			return nil, fmt.Errorf("open the PostgreSQL event log (server.store): %w", err)
+		}
+		return pg, nil
+	}
+	dbPath := filepath.Join(o.StateDir, "hallctl.db")
+	if err := checkNotVanished(dbPath); err != nil {
+		return nil, err
+	}
+	l, err := store.Open(ctx, dbPath, so)
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return nil, fmt.Errorf("the event log in %s is in use by another hallctl: %w", o.StateDir, err)
+		}
+		return nil, fmt.Errorf("open event log (%s free in %s): %w", humanFree(o.StateDir), o.StateDir, err)
+	}
+	return l, nil
+}
+
+// TLS reports whether server.tls is on: the embedded broker speaks MQTT
+// over TLS only and HTTP is HTTPS only.
+func (a *App) TLS() bool { return a.tls }
 
 // BrokerURL is the broker the controller talks to.
 func (a *App) BrokerURL() string { return a.brokerURL }
@@ -177,8 +248,14 @@ func (a *App) MQTTAddr() string {
 // HTTPAddr is where HTTP listens.
 func (a *App) HTTPAddr() string { return a.Controller.HTTPAddr() }
 
-// Run serves until ctx is done.
-func (a *App) Run(ctx context.Context) error { return a.Controller.Run(ctx) }
+// Run serves until ctx is done. It also watches the enrolment file: a
+// revoked agent is disconnected and refused within a second.
+func (a *App) Run(ctx context.Context) error {
+	if a.Broker != nil {
+		go a.watchEnrolments(ctx)
+	}
+	return a.Controller.Run(ctx)
+}
 
 // Close stops the broker and closes the store.
 func (a *App) Close() error {
@@ -192,35 +269,29 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
-func brokerUsers(cfg *config.Config) ([]broker.User, error) {
-	var out []broker.User
-	for _, u := range cfg.Server.Users {
-		bu := broker.User{Username: u.Username, PasswordHash: []byte(u.PasswordHash), Controller: u.Controller}
-		if u.PasswordFile != "" {
-			b, err := os.ReadFile(u.PasswordFile)
-			if err != nil {
-				return nil, fmt.Errorf("server.users %s: %w", u.Username, err)
-			}
-			bu.PasswordHash = trimNL(b)
-		}
-		out = append(out, bu)
-	}
-	return out, nil
-}
-
-// checkPasswords verifies configured users by bcrypt hash and the
-// controller's own per-start secret by constant-time comparison.
-func checkPasswords(users []broker.User, ctlUser, ctlSecret string) func(string, string) bool {
-	hashes := map[string][]byte{}
-	for _, u := range users {
-		hashes[u.Username] = u.PasswordHash
-	}
-	return func(user, pass string) bool {
-		if user == ctlUser {
-			return subtle.ConstantTimeCompare([]byte(pass), []byte(ctlSecret)) == 1
-		}
-		h, ok := hashes[user]
-		return ok && len(h) > 0 && bcrypt.CompareHashAndPassword(h, []byte(pass)) == nil
+// brokerOptions configure the embedded broker from the hall config: its
+// limits: section, and anonymous loopback clients only in the demo hall
+// (server.demo); every other client needs valid credentials.
+func brokerOptions(cfg *config.Config, o Options, users []broker.User) broker.Options {
+	l := cfg.Limits
+	return broker.Options{
+		Addr:                   o.MQTTAddr,
+		Logger:                 o.Logger.With("part", "broker"),
+		Clock:                  o.Clock,
+		Hall:                   cfg.Hall.ID,
+		Users:                  users,
+		VerifyHash:             enrol.VerifyHash, // bcrypt, or Mosquitto's $7$
+		AllowAnonymousLoopback: cfg.Server.Demo,
+		MaxPacketSize:          uint32(max(l.MQTTMaxPacketBytes, 0)),
+		Limits: broker.Limits{
+			Clients:               l.MQTTClients,
+			Inflight:              l.MQTTInflight,
+			TopicsPerAgent:        l.MQTTTopicsPerAgent,
+			RetainedBytesPerAgent: l.MQTTRetainedBytesPerAgent,
+			AuthFailuresPerMin:    l.MQTTAuthFailuresPerMin,
+			PublishesPerS:         l.MQTTPublishesPerS,
+			PublishBurst:          l.MQTTPublishBurst,
+		},
 	}
 }
 

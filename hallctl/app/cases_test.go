@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/servicehall/servicehall/hallctl/auth"
 	"github.com/servicehall/servicehall/hallctl/casesys"
 	"github.com/servicehall/servicehall/hallctl/config"
 	"github.com/servicehall/servicehall/hallctl/ctl"
@@ -35,6 +38,13 @@ windows:
   - {number: 2, dept: HR, serves: ["*"], zone: west}
 holidays:
   - {date: 2026-11-25, name: 测试假日}
+server: {demo: true} # the test agents connect anonymously over loopback
+agents:
+  - {id: kiosk-1, kiosk: true}
+  - {id: third-party, kiosk: true}
+  - {id: speakers, zones: [east, west]}
+  - {id: window-1, windows: [1]}
+  - {id: window-2, windows: [2]}
 `
 
 const inboundSecret = "inbound-secret-0123456789"
@@ -136,11 +146,11 @@ func serialOf(t *testing.T, a *App, ticket int64) string {
 
 func managerToken(t *testing.T, dir string, now time.Time) string {
 	t.Helper()
-	secret, err := web.LoadSecret("", dir, false)
+	keys, err := auth.Open(dir, "t-hall", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := web.NewToken(secret, web.Claims{Role: web.RoleManager, Subject: "m01", Issued: now.Unix(), Expires: now.Add(time.Hour).Unix()})
+	tok, err := keys.Sign(auth.Claims{Role: auth.RoleManager, Subject: "m01", Issued: now.Unix(), Expires: now.Add(time.Hour).Unix()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,6 +194,7 @@ func TestStartedTicketPrintsReceipt(t *testing.T) {
 		{ID: "caller-1", Kind: wire.KindKeypad, Window: 1},
 		{ID: "printer-w1", Kind: wire.KindPrinter, Window: 1},
 	})
+	w.now = clock.Now
 	waitRegistered(t, a, "window-1", 2)
 	waitOpen(t, a, 1)
 	if _, err := a.Controller.Issue(context.Background(), ctl.IssueRequest{Item: "HR-002"}, "", ""); err != nil {
@@ -203,19 +214,28 @@ func TestStartedTicketPrintsReceipt(t *testing.T) {
 	if p.Template != wire.TemplateReceipt || p.Fields.Serial != want || p.Fields.Number != "B001" {
 		t.Fatalf("receipt: %+v", p)
 	}
-	if p.Fields.QR != a.Controller.Config().Server.PublicURL+"/c/"+want {
-		t.Errorf("QR %q", p.Fields.QR)
+	k := a.Controller.CaseCheck(want)
+	if p.Fields.Check != k || len(k) != ctl.CaseCheckDigits || p.Fields.QR != a.Controller.Config().Server.PublicURL+"/c/"+want+"?k="+k {
+		t.Errorf("QR %q, check %q (want %q)", p.Fields.QR, p.Fields.Check, k)
 	}
 	if !strings.Contains(p.Fields.WindowHint, "2026-11-27") {
 		t.Errorf("due date (Mon + 3 working days, Wed off) not on the receipt: %q", p.Fields.WindowHint)
 	}
 	base := "http://" + a.HTTPAddr()
-	code, _, body := call(t, "GET", base+"/api/v1/cases/"+want, "", nil, nil)
+	code, _, body := call(t, "GET", base+"/api/v1/cases/"+want+"?k="+k, "", nil, nil)
 	if code != 200 || !strings.Contains(string(body), `"status":"accepted"`) || !strings.Contains(string(body), `"due":"2026-11-27"`) {
 		t.Fatalf("kiosk lookup: %d %s", code, body)
 	}
-	if code, _, body := call(t, "GET", base+"/c/"+want, "", nil, nil); code != 200 || !strings.Contains(string(body), want) {
+	if code, _, body := call(t, "GET", base+"/c/"+want+"?k="+k, "", nil, nil); code != 200 || !strings.Contains(string(body), want) {
 		t.Errorf("QR page: %d %s", code, body)
+	}
+	// Without the check code the page and the API answer as for an
+	// unknown case.
+	if code, _, body := call(t, "GET", base+"/api/v1/cases/"+want, "", nil, nil); code != 404 || !strings.Contains(string(body), "unknown_case") {
+		t.Errorf("look-up without the code: %d %s", code, body)
+	}
+	if code, _, _ := call(t, "GET", base+"/c/"+want, "", nil, nil); code != 404 {
+		t.Errorf("QR page without the code: %d", code)
 	}
 	if code, _, _ := call(t, "GET", base+"/c/440300HR-00220261123000099", "", nil, nil); code != 404 {
 		t.Errorf("QR page of an unknown case: %d", code)
@@ -234,18 +254,22 @@ func TestCaseStatusPushNeedsSignature(t *testing.T) {
 	serial := serialOf(t, a, tk.ID)
 	base := "http://" + a.HTTPAddr()
 	status := func() string {
-		code, _, b := call(t, "GET", base+"/api/v1/cases/"+serial, "", nil, nil)
-		var p casesys.Progress
+		code, _, b := call(t, "GET", base+"/api/v1/cases/"+serial+"?k="+a.Controller.CaseCheck(serial), "", nil, nil)
+		var p casesys.PublicProgress
 		if code != 200 || json.Unmarshal(b, &p) != nil {
 			t.Fatalf("lookup: %d %s", code, b)
 		}
 		return string(p.Status)
 	}
+	nonce := 0
 	push := func(serial string, body string, secret string) (int, []byte) {
 		h := http.Header{}
 		now := time.Now()
+		nonce++
 		h.Set(casesys.HeaderTimestamp, fmt.Sprint(now.Unix()))
-		h.Set(casesys.HeaderSignature, casesys.Sign([]byte(secret), now, []byte(body)))
+		h.Set(casesys.HeaderNonce, fmt.Sprintf("app-test-nonce-%04d", nonce))
+		h.Set(casesys.HeaderSignature, casesys.SignPush([]byte(secret), "POST", "/api/v1/cases/"+serial+"/status",
+			fmt.Sprint(now.Unix()), h.Get(casesys.HeaderNonce), []byte(body)))
 		code, _, b := call(t, "POST", base+"/api/v1/cases/"+serial+"/status", "", []byte(body), h)
 		return code, b
 	}
@@ -256,7 +280,8 @@ func TestCaseStatusPushNeedsSignature(t *testing.T) {
 	if s := status(); s != "accepted" {
 		t.Fatalf("after a bad signature the status is %s", s)
 	}
-	if code, b := push(serial, `{"status":"in_review","at":"`+at+`"}`, inboundSecret); code != 200 {
+	const note = "张三 13812345678 补交材料"
+	if code, b := push(serial, `{"status":"in_review","at":"`+at+`","note":"`+note+`"}`, inboundSecret); code != 200 {
 		t.Fatalf("signed push: %d %s", code, b)
 	}
 	if s := status(); s != "in_review" {
@@ -271,8 +296,22 @@ func TestCaseStatusPushNeedsSignature(t *testing.T) {
 	if s := status(); s != "in_review" {
 		t.Fatalf("refused pushes changed the status to %s", s)
 	}
-	if code, _, b := call(t, "GET", base+"/c/"+serial, "", nil, nil); code != 200 || !strings.Contains(string(b), `data-status="in_review"`) {
-		t.Errorf("QR page after push: %d %s", code, b)
+	// Finding "free-text notes (a name, a phone number) are shown on the
+	// public page": neither the page nor the public API shows the note.
+	k := a.Controller.CaseCheck(serial)
+	code, _, page := call(t, "GET", base+"/c/"+serial+"?k="+k, "", nil, nil)
+	if code != 200 || !strings.Contains(string(page), `data-status="in_review"`) {
+		t.Errorf("QR page after push: %d %s", code, page)
+	}
+	_, _, apiBody := call(t, "GET", base+"/api/v1/cases/"+serial+"?k="+k, "", nil, nil)
+	for _, leak := range []string{"张三", "13812345678"} {
+		if strings.Contains(string(page), leak) || strings.Contains(string(apiBody), leak) {
+			t.Errorf("the public answer shows %q:\n%s\n%s", leak, page, apiBody)
+		}
+	}
+	// The case-check key is a file of its own, 0600.
+	if fi, err := os.Stat(filepath.Join(dir, ctl.CaseKeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("case-check key: %v %v", fi, err)
 	}
 }
 
@@ -428,7 +467,9 @@ func TestLowRatingAlertAndFollowUp(t *testing.T) {
 	waitOpen(t, a, 1)
 	serve(t, a, "HR-001", 1, true)
 	base := "http://" + a.HTTPAddr()
-	if code, _, b := call(t, "POST", base+"/api/v1/tickets/A001/rating", "", []byte(`{"level":1}`), nil); code != 201 {
+	tk, _ := a.Controller.FindTicket("A001")
+	check := a.Controller.TicketCode(tk.ID, tk.Number, tk.IssuedAt)
+	if code, _, b := call(t, "POST", base+"/api/v1/tickets/A001/rating", "", []byte(`{"level":1,"check":"`+check+`"}`), nil); code != 201 {
 		t.Fatalf("rating: %d %s", code, b)
 	}
 	tok := managerToken(t, dir, time.Now())
@@ -511,20 +552,21 @@ func TestReportCSVMatchesHandComputedDay(t *testing.T) {
 	}
 	tok := managerToken(t, dir, clock.Now())
 	base := "http://" + a.HTTPAddr()
-	code, h, b := call(t, "GET", base+"/api/v1/manager/reports?from=2026-11-23&by=item&format=csv", tok, nil, nil)
+	code, h, b := call(t, "GET", base+"/api/v1/manager/reports?from=2026-11-23&by=item&format=csv&headers=keys", tok, nil, nil)
 	if code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/csv") {
 		t.Fatalf("report: %d %s", code, b)
 	}
-	want := "period,group,name,tickets,served,no_shows,mean_wait_s,p90_wait_s,mean_service_s,completed,on_time_rate,early_rate,rating_1,rating_2,rating_3,rating_4,rating_5,satisfaction\n" +
-		"2026-11-23,HR-001,社保卡,3,1,1,450,600,600,0,,,0,0,0,1,0,1\n"
+	want := "period,group,name,tickets,served,no_shows,mean_wait_s,p90_wait_s,mean_service_s,completed,on_time_rate,early_rate,rating_1,rating_2,rating_3,rating_4,rating_5,satisfaction," +
+		"good_rate,bad_rate,rectify_rate,named_rectify_rate,due,due_on_time_rate,mean_rating,appeals_accepted\n" +
+		"2026-11-23,HR-001,社保卡,3,1,1,450,600,600,0,,,0,0,0,1,0,1,1,0,,,0,,4,0\n"
 	if string(b) != want {
 		t.Errorf("by item:\n%s\nwant\n%s", b, want)
 	}
-	_, _, b = call(t, "GET", base+"/api/v1/manager/reports?from=2026-11-23&by=window&format=csv", tok, nil, nil)
+	_, _, b = call(t, "GET", base+"/api/v1/manager/reports?from=2026-11-23&by=window&format=csv&headers=keys", tok, nil, nil)
 	wantRows := []string{
-		"2026-11-23,1,1号窗口,1,1,0,300,300,600,0,,,0,0,0,1,0,1",
-		"2026-11-23,2,2号窗口,1,0,1,600,600,,0,,,0,0,0,0,0,",
-		"2026-11-23,-,,1,0,0,,,,0,,,0,0,0,0,0,",
+		"2026-11-23,1,1号窗口,1,1,0,300,300,600,0,,,0,0,0,1,0,1,1,0,,,0,,4,0",
+		"2026-11-23,2,2号窗口,1,0,1,600,600,,0,,,0,0,0,0,0,,,,,,0,,,0",
+		"2026-11-23,-,,1,0,0,,,,0,,,0,0,0,0,0,,,,,,0,,,0",
 	}
 	if got := strings.Split(strings.TrimSpace(string(b)), "\n")[1:]; strings.Join(got, "\n") != strings.Join(wantRows, "\n") {
 		t.Errorf("by window:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantRows, "\n"))
@@ -569,5 +611,52 @@ func TestPausedWindowIsSupervisionAlert(t *testing.T) {
 	if m := get(t, base+"/metrics"); !strings.Contains(m, `servicehall_supervision_alerts{kind="window_paused",severity="warning"} 1`) ||
 		!strings.Contains(m, `servicehall_supervision_window_paused_seconds{window="2"} 720`) {
 		t.Errorf("metrics lack the supervision alert")
+	}
+}
+
+// Finding "the public case lookup can be enumerated": over real HTTP, a
+// client guessing check codes gets 404 (as for an unknown case) until
+// limits.lookups_per_min, then 429 with Retry-After, finds nothing, and
+// /metrics counts the refusals and the rate-limited requests.
+func TestCaseLookupEnumerationHTTP(t *testing.T) {
+	a, stop := startWith(t, t.TempDir(), caseConfig(t, ""), nil)
+	defer stop()
+	waitOpen(t, a, 1)
+	tk := serve(t, a, "HR-001", 1, false)
+	serial := serialOf(t, a, tk.ID)
+	base := "http://" + a.HTTPAddr()
+	per := a.Controller.Config().Limits.LookupsPerMin
+	first429 := 0
+	for i := 1; i <= 3*per && first429 == 0; i++ {
+		code, h, b := call(t, "GET", fmt.Sprintf("%s/api/v1/cases/%s?k=%08d", base, serial, i), "", nil, nil)
+		switch code {
+		case 404:
+			if !strings.Contains(string(b), "unknown_case") {
+				t.Fatalf("guess %d: %s", i, b)
+			}
+		case 429:
+			if h.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+			first429 = i
+		default:
+			t.Fatalf("guess %d: %d %s", i, code, b)
+		}
+	}
+	if first429 != per+1 {
+		t.Fatalf("first 429 at guess %d, limit %d", first429, per)
+	}
+	if code, _, _ := call(t, "GET", base+"/c/"+serial+"?k="+a.Controller.CaseCheck(serial), "", nil, nil); code != 429 {
+		t.Errorf("the page for a limited client: %d", code)
+	}
+	m := get(t, base+"/metrics")
+	for _, want := range []string{
+		fmt.Sprintf(`servicehall_case_lookups_total{outcome="refused"} %d`, per),
+		`servicehall_case_lookups_total{outcome="rate_limited"} 2`,
+		`servicehall_case_lookups_total{outcome="found"} 0`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }

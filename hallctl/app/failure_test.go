@@ -21,7 +21,11 @@ import (
 func runApp(t *testing.T, dir string) (*App, <-chan error, context.CancelFunc) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := Start(ctx, Options{Config: testConfig(t), Logger: quietLogger(), MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", StateDir: dir})
+	cfg := testConfig(t)
+	// A load from one address: the per-client limits are raised, as load
+	// benchmarks do (docs/limits.md).
+	cfg.Limits.PublicPerMin, cfg.Limits.PublicBurst, cfg.Limits.TicketsPerClientPerMin = 1<<30, 1<<20, 1<<30
+	a, err := Start(ctx, Options{Config: cfg, Logger: quietLogger(), MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", StateDir: dir})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -123,6 +127,7 @@ func TestFullDiskIsFatalAndLosesNothing(t *testing.T) {
 	base := "http://" + a.HTTPAddr()
 	var mu sync.Mutex
 	acked := map[string]bool{}
+	unanswered := 0 // requests cut by the stop: committed or not, the client cannot know
 	var wg sync.WaitGroup
 	var firstFail time.Time
 	for w := 0; w < 20; w++ {
@@ -133,6 +138,9 @@ func TestFullDiskIsFatalAndLosesNothing(t *testing.T) {
 				body := fmt.Sprintf(`{"item":"HR-001","request_id":"w%d-%d-%s"}`, w, i, strings.Repeat("x", 40))
 				resp, err := http.Post(base+"/api/v1/tickets", "application/json", strings.NewReader(body))
 				if err != nil {
+					mu.Lock()
+					unanswered++
+					mu.Unlock()
 					return // the server stopped
 				}
 				var tk ticketAnswer
@@ -185,13 +193,20 @@ func TestFullDiskIsFatalAndLosesNothing(t *testing.T) {
 	a2, stop2 := startApp(t, dir)
 	defer stop2()
 	snap := a2.Controller.Snapshot()
-	if len(snap.Waiting) != len(acked) {
-		t.Fatalf("after restart %d tickets wait, %d were acknowledged", len(snap.Waiting), len(acked))
+	// Every acknowledged ticket is there; beyond them, only tickets whose
+	// request was cut by the stop after its commit (the applicant retries
+	// with the same request_id and gets that very ticket).
+	if len(snap.Waiting) < len(acked) || len(snap.Waiting) > len(acked)+unanswered {
+		t.Fatalf("after restart %d tickets wait; %d were acknowledged, %d requests cut", len(snap.Waiting), len(acked), unanswered)
 	}
+	found := 0
 	for _, w := range snap.Waiting {
-		if !acked[w.Number] {
-			t.Fatalf("ticket %s is in the log but was never acknowledged... or acknowledged and lost", w.Number)
+		if acked[w.Number] {
+			found++
 		}
+	}
+	if found != len(acked) {
+		t.Fatalf("%d of %d acknowledged tickets after restart", found, len(acked))
 	}
 }
 

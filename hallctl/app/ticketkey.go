@@ -10,48 +10,52 @@ import (
 	"strings"
 
 	"github.com/servicehall/servicehall/hallctl/ctl"
+	"github.com/servicehall/servicehall/internal/secret"
 )
 
 // loadTicketKey reads the hall's ticket-check key (ctl.TicketKeyFile in
 // the state directory), creating it with 32 random bytes, mode 0600, on
-// first start. The key signs the links printed in tickets' QR codes: a
+// first start (secret.Create), and refused when group or others can read
+// it. The key signs the links printed in tickets' QR codes: a
 // new key makes every printed link invalid, so it is kept, never rotated
 // silently.
 func loadTicketKey(stateDir string) ([]byte, error) {
-	path := filepath.Join(stateDir, ctl.TicketKeyFile)
-	b, err := os.ReadFile(path)
+	return loadKeyFile(stateDir, ctl.TicketKeyFile, "ticket-check key")
+}
+
+// loadCaseKey reads the hall's case-check key (ctl.CaseKeyFile), made
+// like the ticket-check key: it keys the check codes printed on case
+// receipts (a key of its own, one per purpose).
+func loadCaseKey(stateDir string) ([]byte, error) {
+	return loadKeyFile(stateDir, ctl.CaseKeyFile, "case-check key")
+}
+
+// loadKeyFile reads the key file name in stateDir (what names it in
+// errors), creating it with 32 random bytes, mode 0600, on first start.
+func loadKeyFile(stateDir, name, what string) ([]byte, error) {
+	path := filepath.Join(stateDir, name)
+	b, err := secret.Read(path)
 	if err == nil {
 		key, derr := hex.DecodeString(strings.TrimSpace(string(b)))
 		if derr != nil || len(key) < 16 {
-			return nil, fmt.Errorf("ticket-check key %s is not 16 or more hex-encoded bytes; remove it to make a new one (printed QR links stop working)", path)
+			return nil, fmt.Errorf("%s %s is not 16 or more hex-encoded bytes; remove it to make a new one (printed codes stop working)", what, path)
 		}
 		return key, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("ticket-check key: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("ticket-check key: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	// O_EXCL: two starts racing on a new state directory keep one key.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return loadTicketKey(stateDir)
+	// Create is O_EXCL: two starts racing on a new state directory keep
+	// one key.
+	if err := secret.Create(path, []byte(hex.EncodeToString(key)+"\n")); err != nil {
+		if secret.IsExist(err) {
+			return loadKeyFile(stateDir, name, what)
 		}
-		return nil, fmt.Errorf("create ticket-check key: %w", err)
-	}
-	_, werr := f.WriteString(hex.EncodeToString(key) + "\n")
-	if serr := f.Sync(); werr == nil {
-		werr = serr
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("write ticket-check key %s: %w", path, werr)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return key, nil
 }

@@ -19,6 +19,9 @@ import (
 	"github.com/servicehall/servicehall/hallctl/app"
 	"github.com/servicehall/servicehall/hallctl/config"
 	"github.com/servicehall/servicehall/hallctl/ctl"
+	"github.com/servicehall/servicehall/hallctl/enrol"
+	"github.com/servicehall/servicehall/internal/lograte"
+	"github.com/servicehall/servicehall/internal/secret"
 )
 
 // command is one subcommand.
@@ -40,14 +43,23 @@ type env struct {
 // lists them).
 func commands() map[string]command {
 	return map[string]command{
-		"serve":    {"run the hall controller (broker, queue, event log, HTTP)", runServe},
-		"check":    {"validate a hall config and list every problem", runCheck},
-		"version":  {"print the version", runVersion},
-		"demo":     {"run the demo hall: controller, broker and emulated device agents", runDemo},
-		"loadtest": {"measure press → print latency through hallctl (make bench)", runLoadtest},
-		"sim":      {"simulate a hall scenario under a routing policy; 'sim bench' for every scenario × policy", runSim},
-		"report":   {"hall statistics from the event log as CSV or XLSX (safe while serve runs)", runReport},
-		"token":    {"print a bearer token for the web apps (clerk, manager, admin, kiosk)", runToken},
+		"serve":            {"run the hall controller (broker, queue, event log, HTTP)", runServe},
+		"check":            {"validate a hall config and list every problem", runCheck},
+		"version":          {"print the version", runVersion},
+		"demo":             {"run the demo hall: controller, broker and emulated device agents", runDemo},
+		"loadtest":         {"measure press → print latency through hallctl (make bench)", runLoadtest},
+		"sim":              {"simulate a hall scenario under a routing policy; 'sim bench' for every scenario × policy", runSim},
+		"report":           {"hall statistics from the event log as CSV or XLSX (safe while serve runs)", runReport},
+		"token":            {"print a bearer token for the web apps (clerk, manager, admin, kiosk)", runToken},
+		"agent":            {"enrol boards: 'agent add ID' writes the board's bundle, 'agent revoke ID', 'agent list'", runAgent},      // agent.go
+		"mosquitto-config": {"write mosquitto.conf, passwd and acl for an external Mosquitto from the enrolments", runMosquittoConfig}, // mosquitto.go
+		"staff":            {"staff sign-in: 'staff hash' makes a password hash, 'staff list' shows the staff: section", runStaff},     // staff.go
+		"cases":            {"the case connector: 'cases dead-letters list|show|replay|discard' on the running controller", runCases},  // cases.go
+		"certs":            {"TLS: 'certs init' makes a hall CA and server certificate, 'certs agent ID' an agent's client certificate", runCerts},
+		"backup":           {"back up a hall's state (event log, keys) to a .tar.gz, safe while serve runs", runBackup},                      // backup.go
+		"restore":          {"restore a hall's state from a backup; refused while serve runs", runRestore},                                   // backup.go
+		"migrate":          {"apply the event log's pending schema migrations (SQLite or server.store PostgreSQL)", runMigrate},              // migrate.go
+		"store":            {"'store copy --from sqlite|postgres --to postgres|sqlite' moves a hall's event log between backends", runStore}, // store.go
 	}
 }
 
@@ -91,7 +103,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-16s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'hallctl COMMAND -h' for a command's flags. Environment: MQTT_ADDR, HTTP_ADDR, LOG_LEVEL.")
 }
@@ -143,12 +155,12 @@ func (e *env) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
-func loadConfig(e *env, path string) (*config.Config, bool) {
+func loadConfig(e *env, path string, checks ...config.Check) (*config.Config, bool) {
 	if path == "" {
 		fmt.Fprintln(e.stderr, "hallctl: --config is required")
 		return nil, false
 	}
-	cfg, err := config.Load(path, ctl.CheckConfig)
+	cfg, err := config.Load(path, append([]config.Check{ctl.CheckConfig}, checks...)...)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "hallctl:", err)
 		return nil, false
@@ -162,9 +174,28 @@ func runCheck(_ context.Context, e *env, args []string) int {
 	if ok, code := parseFlagsOnly(fs, args); !ok {
 		return code
 	}
-	cfg, ok := loadConfig(e, *path)
-	if !ok {
+	if *path == "" {
+		fmt.Fprintln(e.stderr, "hallctl: --config is required")
 		return 1
+	}
+	// Every problem at once, each with its line and key path, then the
+	// warnings (issue 11).
+	cfg, err := config.Load(*path, ctl.CheckConfig, enrol.CheckConfig, config.CheckTLS)
+	if ce := (*config.Error)(nil); errors.As(err, &ce) {
+		for _, p := range ce.Problems {
+			fmt.Fprintln(e.stderr, p.String())
+		}
+		for _, p := range ce.Warnings {
+			fmt.Fprintln(e.stderr, p.String())
+		}
+		fmt.Fprintf(e.stderr, "%s: %d errors, %d warnings\n", *path, len(ce.Problems), len(ce.Warnings))
+		return 1
+	} else if err != nil {
+		fmt.Fprintln(e.stderr, "hallctl:", err)
+		return 1
+	}
+	for _, p := range cfg.Warnings {
+		fmt.Fprintln(e.stdout, p.String())
 	}
 	nd := 0
 	for _, w := range cfg.Windows {
@@ -172,15 +203,19 @@ func runCheck(_ context.Context, e *env, args []string) int {
 			nd++
 		}
 	}
-	fmt.Fprintf(e.stdout, "%s: ok — hall %s (%s), %d departments, %d items, %d windows (%d no-difference)\n",
-		*path, cfg.Hall.ID, cfg.Hall.Name, len(cfg.Departments), len(cfg.Items), len(cfg.Windows), nd)
+	warn := ""
+	if n := len(cfg.Warnings); n > 0 {
+		warn = fmt.Sprintf(", %d warnings", n)
+	}
+	fmt.Fprintf(e.stdout, "%s: ok — hall %s (%s), %d departments, %d items, %d windows (%d no-difference)%s\n",
+		*path, cfg.Hall.ID, cfg.Hall.Name, len(cfg.Departments), len(cfg.Items), len(cfg.Windows), nd, warn)
 	return 0
 }
 
 func runServe(ctx context.Context, e *env, args []string) int {
 	fs := newFlags(e, "serve", "--config FILE [--broker-url URL]")
 	path := fs.String("config", "", "hall config `file`")
-	brokerURL := fs.String("broker-url", "", "use this MQTT broker (tcp://host:port) instead of the embedded one")
+	brokerURL := fs.String("broker-url", "", "use this MQTT broker (tcp://host:port; a cluster's nodes separated by commas, tried in order) instead of the embedded one")
 	user := fs.String("broker-user", "", "username at the external broker")
 	passFile := fs.String("broker-password-file", "", "`file` holding the password at the external broker")
 	if ok, code := parseFlagsOnly(fs, args); !ok {
@@ -190,11 +225,12 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	if !ok {
 		return 1
 	}
-	log := e.logger()
+	// Log output is bounded (limits.log_lines_per_s, internal/lograte).
+	log := slog.New(lograte.New(e.logger().Handler(), lograte.Options{PerSecond: cfg.Limits.LogLinesPerS, Burst: cfg.Limits.LogBurst}))
 	o := app.Options{Config: cfg, Logger: log, BrokerURL: *brokerURL, Username: *user,
 		MQTTAddr: e.getenv("MQTT_ADDR"), HTTPAddr: e.getenv("HTTP_ADDR")}
 	if *passFile != "" {
-		b, err := os.ReadFile(*passFile)
+		b, err := secret.Read(*passFile)
 		if err != nil {
 			fmt.Fprintln(e.stderr, "hallctl:", err)
 			return 1
@@ -207,7 +243,7 @@ func runServe(ctx context.Context, e *env, args []string) int {
 		return 1
 	}
 	defer a.Close()
-	printURLs(e.stdout, a)
+	printURLs(e.stdout, a, selfCommand()+" token --config "+shellQuote(*path))
 	if err := a.Run(ctx); err != nil {
 		fmt.Fprintln(e.stderr, "hallctl:", err)
 		return 1
@@ -215,16 +251,22 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	return 0
 }
 
-func printURLs(w io.Writer, a *app.App) {
+// printURLs lists where the hall is; tokenCmd is a `hallctl token`
+// command that works as printed (the binary as started, the config).
+func printURLs(w io.Writer, a *app.App, tokenCmd string) {
+	mq, web := "mqtt", "http" // server.tls: MQTT over TLS and HTTPS only
+	if a.TLS() {
+		mq, web = "mqtts", "https"
+	}
 	if a.MQTTAddr() != "" {
-		fmt.Fprintf(w, "MQTT broker   mqtt://%s   (MQTT_ADDR)\n", a.MQTTAddr())
+		fmt.Fprintf(w, "MQTT broker   %s://%s   (MQTT_ADDR)\n", mq, a.MQTTAddr())
 	} else {
 		fmt.Fprintf(w, "MQTT broker   %s   (external)\n", a.BrokerURL())
 	}
-	fmt.Fprintf(w, "health        http://%s/healthz   (HTTP_ADDR)\n", a.HTTPAddr())
-	fmt.Fprintf(w, "metrics       http://%s/metrics\n", a.HTTPAddr())
-	fmt.Fprintf(w, "kiosk         http://%s/kiosk/?agent=kiosk-1\n", a.HTTPAddr())
-	fmt.Fprintf(w, "clerk console http://%s/clerk/   (token: hallctl token --role clerk --window N)\n", a.HTTPAddr())
-	fmt.Fprintf(w, "manager       http://%s/manager/   (token: hallctl token --role manager)\n", a.HTTPAddr())
-	fmt.Fprintf(w, "hall screen   http://%s/screen/\n", a.HTTPAddr())
+	fmt.Fprintf(w, "health        %s://%s/healthz   (HTTP_ADDR)\n", web, a.HTTPAddr())
+	fmt.Fprintf(w, "metrics       %s://%s/metrics\n", web, a.HTTPAddr())
+	fmt.Fprintf(w, "kiosk         %s://%s/kiosk/?agent=kiosk-1\n", web, a.HTTPAddr())
+	fmt.Fprintf(w, "clerk console %s://%s/clerk/   (token: %s --role clerk --window N)\n", web, a.HTTPAddr(), tokenCmd)
+	fmt.Fprintf(w, "manager       %s://%s/manager/   (token: %s --role manager)\n", web, a.HTTPAddr(), tokenCmd)
+	fmt.Fprintf(w, "hall screen   %s://%s/screen/\n", web, a.HTTPAddr())
 }

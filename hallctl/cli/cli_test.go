@@ -18,10 +18,10 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/servicehall/servicehall/hallctl/auth"
 	"github.com/servicehall/servicehall/hallctl/config"
 	"github.com/servicehall/servicehall/hallctl/ctl"
 	"github.com/servicehall/servicehall/hallctl/store"
-	"github.com/servicehall/servicehall/hallctl/web"
 )
 
 // runCLI runs hallctl with args and an empty environment.
@@ -47,6 +47,7 @@ departments: [{code: HR, name: 人社}]
 items: [{code: HR-001, name: 社保卡, dept: HR, prefix: A, service_s: 240}]
 windows:
   - {number: 1, dept: HR, serves: ["*"]}
+agents: [{id: win-1, windows: [1]}]
 `, stateDir)
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -57,7 +58,7 @@ windows:
 // The command table is what `hallctl help` lists, and every command there
 // answers -h with its flags.
 func TestUsageListsEveryCommand(t *testing.T) {
-	want := []string{"check", "demo", "loadtest", "report", "serve", "sim", "token", "version"}
+	want := []string{"agent", "backup", "cases", "certs", "check", "demo", "loadtest", "migrate", "mosquitto-config", "report", "restore", "serve", "sim", "staff", "store", "token", "version"}
 	var names []string
 	for n := range commands() {
 		names = append(names, n)
@@ -78,7 +79,7 @@ func TestUsageListsEveryCommand(t *testing.T) {
 	if code, out, _ := runCLI(t); code != 2 || !strings.Contains(out, "usage: hallctl COMMAND") {
 		t.Errorf("no command: exit %d, %q", code, out)
 	}
-	for _, n := range []string{"check", "serve", "demo", "report", "token", "loadtest"} {
+	for _, n := range []string{"check", "serve", "demo", "report", "token", "loadtest", "agent", "mosquitto-config"} {
 		code, _, errs := runCLI(t, n, "-h")
 		if code != 0 || !strings.Contains(errs, "usage: hallctl "+n) {
 			t.Errorf("%s -h: exit %d, %q", n, code, errs)
@@ -141,6 +142,15 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", tc.args, code, errs, tc.want)
 		}
 	}
+	// A hall that enrols no agent (and is no demo) would refuse every
+	// device: check says so.
+	noAgents := filepath.Join(dir, "no-agents.yaml")
+	if err := os.WriteFile(noAgents, []byte("hall: {id: x, name: X}\ndepartments: [{code: HR, name: 人社}]\nitems: [{code: A, name: A, dept: HR, prefix: A}]\nwindows: [{number: 1, dept: HR, serves: [\"*\"]}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCLI(t, "check", "--config", noAgents); code != 1 || !strings.Contains(errs, "no agent is enrolled") {
+		t.Errorf("check without agents: exit %d, %q", code, errs)
+	}
 	path, _ := hallFile(t)
 	code, out, errs := runCLI(t, "check", "--config", path)
 	if code != 0 || !strings.Contains(out, "ok — hall cli (命令行大厅), 1 departments, 1 items, 1 windows") {
@@ -148,32 +158,84 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-// `hallctl token` prints a token that verifies with the hall secret it
-// created in the state directory, for the role and window asked.
+// `hallctl token` prints a JWT that verifies with the key ring it created
+// in the state directory, for the role, window and subject asked; --ttl is
+// capped per role, and a token has a subject even without --subject.
 func TestToken(t *testing.T) {
 	path, stateDir := hallFile(t)
 	code, out, errs := runCLI(t, "token", "--config", path, "--role", "clerk", "--window", "1", "--subject", "staff-7", "--ttl", "1h")
 	if code != 0 {
 		t.Fatalf("token: exit %d %s", code, errs)
 	}
-	secret, err := web.LoadSecret("", stateDir, false)
+	keys, err := auth.Open(stateDir, "cli", false)
 	if err != nil {
-		t.Fatalf("the token command left no secret: %v", err)
+		t.Fatalf("the token command left no key ring: %v", err)
 	}
-	cl, err := web.ParseToken(secret, strings.TrimSpace(out), time.Now())
+	cl, err := keys.Parse(strings.TrimSpace(out), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cl.Role != "clerk" || cl.Window != 1 || cl.Subject != "staff-7" || cl.Expires-cl.Issued != 3600 {
 		t.Errorf("claims %+v", cl)
 	}
-	if _, err := web.ParseToken(secret, strings.TrimSpace(out), time.Now().Add(2*time.Hour)); err == nil {
+	if _, err := keys.Parse(strings.TrimSpace(out), time.Now().Add(2*time.Hour)); err == nil {
 		t.Error("the token outlived its --ttl")
 	}
-	// A second token uses the same secret.
+	// A second token uses the same ring; defaults: the role's cap and a subject.
 	_, out2, _ := runCLI(t, "token", "--config", path, "--role", "manager")
-	if _, err := web.ParseToken(secret, strings.TrimSpace(out2), time.Now()); err != nil {
-		t.Errorf("second token: %v", err)
+	cl2, err := keys.Parse(strings.TrimSpace(out2), time.Now())
+	if err != nil || cl2.Subject != "manager" || time.Duration(cl2.Expires-cl2.Issued)*time.Second != auth.MaxTTL("manager") {
+		t.Errorf("second token: %+v %v", cl2, err)
+	}
+	// Short lifetimes: --ttl over the role's cap is refused.
+	for role, ttl := range map[string]string{"admin": "2h", "manager": "13h", "kiosk": "800h"} {
+		code, _, errs := runCLI(t, "token", "--config", path, "--role", role, "--window", "1", "--ttl", ttl)
+		if code != 2 || !strings.Contains(errs, "cap") {
+			t.Errorf("%s --ttl %s: exit %d %q", role, ttl, code, errs)
+		}
+	}
+	// The hall secret is not a token key: it is not in the ring's directory.
+	if _, err := os.Stat(filepath.Join(stateDir, auth.KeyDir, "hall.secret")); err == nil {
+		t.Error("hall secret in the key ring")
+	}
+}
+
+// `hallctl token rotate-key` adds a signing key; tokens of the old one
+// verify until `--retire` (or retire-key) removes it.
+func TestTokenRotateKey(t *testing.T) {
+	path, stateDir := hallFile(t)
+	_, old, _ := runCLI(t, "token", "--config", path, "--role", "admin", "--subject", "a1")
+	code, out, errs := runCLI(t, "token", "rotate-key", "--config", path)
+	if code != 0 || !strings.HasPrefix(out, "new signing key ") {
+		t.Fatalf("rotate-key: %d %q %q", code, out, errs)
+	}
+	keys, _ := auth.Open(stateDir, "cli", false)
+	list := keys.List()
+	if len(list) != 2 || !list[1].Signing {
+		t.Fatalf("keys %+v", list)
+	}
+	_, newer, _ := runCLI(t, "token", "--config", path, "--role", "admin", "--subject", "a1")
+	if _, err := keys.Parse(strings.TrimSpace(old), time.Now()); err != nil {
+		t.Errorf("old token after rotation: %v", err)
+	}
+	_, out, _ = runCLI(t, "token", "keys", "--config", path)
+	if !strings.Contains(out, list[0].KID) || !strings.Contains(out, list[1].KID+"  (signs new tokens)") {
+		t.Errorf("keys: %q", out)
+	}
+	if code, _, errs := runCLI(t, "token", "retire-key", "--config", path, list[1].KID); code != 1 || !strings.Contains(errs, "rotate-key first") {
+		t.Errorf("retiring the signing key: %d %q", code, errs)
+	}
+	code, out, errs = runCLI(t, "token", "rotate-key", "--config", path, "--retire", list[0].KID, "--retire", list[1].KID)
+	if code != 0 {
+		t.Fatalf("rotate-key --retire: %d %q %q", code, out, errs)
+	}
+	for name, tok := range map[string]string{"old": old, "newer": newer} {
+		if _, err := keys.Parse(strings.TrimSpace(tok), time.Now()); auth.Reason(err) != "unknown_key" {
+			t.Errorf("%s token after its key was retired: %v", name, err)
+		}
+	}
+	if code, _, errs := runCLI(t, "token", "frobnicate", "--config", path); code != 2 || !strings.Contains(errs, "unknown subcommand") {
+		t.Errorf("unknown subcommand: %d %q", code, errs)
 	}
 }
 
@@ -216,7 +278,7 @@ func TestReport(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errs := runCLI(t, "report", "--config", path, "--from", "2026-11-23", "--by", "item")
+	code, out, errs := runCLI(t, "report", "--config", path, "--from", "2026-11-23", "--by", "item", "--headers", "keys")
 	if code != 0 {
 		t.Fatalf("report: exit %d %s", code, errs)
 	}
@@ -234,6 +296,12 @@ func TestReport(t *testing.T) {
 	}
 	if b, err := os.ReadFile(xlsx); err != nil || !bytes.HasPrefix(b, []byte("PK")) {
 		t.Errorf("xlsx file: %v", err)
+	}
+	// The default is the report for people: BOM, Chinese headers, minutes,
+	// a totals row (issue 11).
+	code, out, errs = runCLI(t, "report", "--config", path, "--from", "2026-11-23", "--by", "item")
+	if code != 0 || !strings.HasPrefix(out, "\uFEFF期间,事项,事项名称,取号数") || !strings.Contains(out, "\r\n2026-11-23,HR-001,社保卡,3,3,") || !strings.Contains(out, "\r\n合计,,,3,3,0,") {
+		t.Errorf("report for people: exit %d %q %s", code, out, errs)
 	}
 	// No log: a clear failure.
 	code, _, errs = runCLI(t, "report", "--config", path, "--from", "2026-11-23", "--db", filepath.Join(t.TempDir(), "none.db"))
@@ -295,5 +363,82 @@ func TestServe(t *testing.T) {
 	code, _, errs := runCLI(t, "serve", "--config", path, "--broker-url", "tcp://127.0.0.1:1", "--broker-password-file", filepath.Join(t.TempDir(), "none"))
 	if code != 1 || !strings.Contains(errs, "none") {
 		t.Errorf("missing password file: exit %d %q", code, errs)
+	}
+}
+
+// `hallctl token disable SUBJECT` reaches the running controller (an admin
+// token from the local key ring, over HTTP): the subject's token gets 401
+// token_revoked at once; `enable` lifts it; `disabled` lists them.
+func TestTokenDisableThroughServe(t *testing.T) {
+	path, _ := hallFile(t)
+	pr, pw := io.Pipe()
+	var errb bytes.Buffer
+	envs := map[string]string{"MQTT_ADDR": "127.0.0.1:0", "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn"}
+	e := &env{version: "v-test", stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(k string) string { return envs[k] }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		code := run(ctx, e, []string{"serve", "--config", path})
+		pw.Close()
+		done <- code
+	}()
+	lines := bufio.NewScanner(pr)
+	var health string
+	for lines.Scan() {
+		l := lines.Text()
+		if strings.HasPrefix(l, "health") {
+			health = strings.Fields(l)[1]
+		}
+		if strings.HasPrefix(l, "hall screen") {
+			break
+		}
+	}
+	if health == "" {
+		t.Fatalf("serve printed no health URL (exit %d, stderr %s)", <-done, errb.String())
+	}
+	go io.Copy(io.Discard, pr)
+	base := strings.TrimSuffix(health, "/healthz")
+	_, tok, _ := runCLI(t, "token", "--config", path, "--role", "clerk", "--window", "1", "--subject", "工号1024")
+	status := func() (int, string) {
+		req, _ := http.NewRequest("GET", base+"/api/v1/windows/1", nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return res.StatusCode, string(b)
+	}
+	if code, body := status(); code != 200 {
+		t.Fatalf("clerk token: %d %s", code, body)
+	}
+	code, out, errs := runCLI(t, "token", "disable", "--config", path, "--url", base, "工号1024")
+	if code != 0 || !strings.Contains(out, "工号1024 disabled") {
+		t.Fatalf("disable: %d %q %q", code, out, errs)
+	}
+	if code, body := status(); code != 401 || !strings.Contains(body, "token_revoked") {
+		t.Errorf("after disable: %d %s", code, body)
+	}
+	if code, out, _ := runCLI(t, "token", "disable", "--config", path, "--url", base, "工号1024"); code != 0 || !strings.Contains(out, "already disabled") {
+		t.Errorf("second disable: %d %q", code, out)
+	}
+	if code, out, _ := runCLI(t, "token", "disabled", "--config", path, "--url", base); code != 0 || !strings.Contains(out, "工号1024\tby hallctl-cli") {
+		t.Errorf("disabled: %d %q", code, out)
+	}
+	if code, out, errs := runCLI(t, "token", "enable", "--config", path, "--url", base, "工号1024"); code != 0 || !strings.Contains(out, "enabled") {
+		t.Errorf("enable: %d %q %q", code, out, errs)
+	}
+	if code, body := status(); code != 200 {
+		t.Errorf("after enable: %d %s", code, body)
+	}
+	if code, _, errs := runCLI(t, "token", "disable", "--config", path, "--url", base, "a/b"); code != 2 || !strings.Contains(errs, "subject") {
+		t.Errorf("bad subject: %d %q", code, errs)
+	}
+	cancel()
+	<-done
+	if code, _, errs := runCLI(t, "token", "disable", "--config", path, "--url", base, "x"); code != 1 || !strings.Contains(errs, "not reachable") {
+		t.Errorf("controller down: %d %q", code, errs)
 	}
 }

@@ -52,9 +52,11 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 		return 1
 	}
 	var procs []*exec.Cmd
+	var started []demoAgent
 	var wg sync.WaitGroup
 	for _, f := range fs.Args() {
-		id := agentID(f)
+		ag := readDemoAgent(f)
+		id := ag.Agent.ID
 		lf, err := os.Create(filepath.Join(logDir, id+".log"))
 		if err != nil {
 			fmt.Fprintln(e.stderr, "hallctl demo:", err)
@@ -72,6 +74,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 			break
 		}
 		procs = append(procs, cmd)
+		started = append(started, ag)
 		wg.Add(1)
 		go func(name string, c *exec.Cmd, lf *os.File) {
 			defer wg.Done()
@@ -82,7 +85,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 			}
 		}(id, cmd, lf)
 	}
-	printDemo(e.stdout, a, cfg.Hall.ID, logDir, len(procs))
+	printDemo(e.stdout, a, cfg.Hall.ID, logDir, selfCommand(), *path, started)
 
 	select {
 	case <-ctx.Done():
@@ -111,30 +114,111 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	return 0
 }
 
-func agentID(path string) string {
-	var c struct {
-		Agent struct {
-			ID string `yaml:"id"`
-		} `yaml:"agent"`
-	}
-	if b, err := os.ReadFile(path); err == nil && yaml.Unmarshal(b, &c) == nil && c.Agent.ID != "" {
-		return c.Agent.ID
-	}
-	return strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+// demoAgent is what the cheat sheet needs of an agent config.
+type demoAgent struct {
+	Agent struct {
+		ID       string `yaml:"id"`
+		StateDir string `yaml:"state_dir"`
+	} `yaml:"agent"`
+	Devices []struct {
+		ID     string `yaml:"id"`
+		Kind   string `yaml:"kind"`
+		Window int    `yaml:"window"`
+		Item   string `yaml:"item"`
+	} `yaml:"devices"`
 }
 
-func printDemo(w io.Writer, a *app.App, hall, logDir string, agents int) {
-	fmt.Fprintf(w, "\nservicehall demo hall %q is running with %d device agents. Ctrl-C stops it.\n\n", hall, agents)
-	printURLs(w, a)
+func readDemoAgent(path string) demoAgent {
+	var c demoAgent
+	if b, err := os.ReadFile(path); err == nil {
+		_ = yaml.Unmarshal(b, &c)
+	}
+	if c.Agent.ID == "" {
+		c.Agent.ID = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
+	return c
+}
+
+func agentID(path string) string { return readDemoAgent(path).Agent.ID }
+
+// selfCommand is how this hallctl was started (bin/hallctl under make run),
+// so that printed commands work as printed from the same directory.
+func selfCommand() string {
+	if len(os.Args) == 0 || os.Args[0] == "" {
+		return "hallctl"
+	}
+	return shellQuote(os.Args[0])
+}
+
+// shellQuote quotes s for sh when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@%+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// printDemo is the cheat sheet `make run` prints: every command in it
+// works as printed from the directory the demo was started in (exe is
+// this binary as started, cfgPath the hall config; the device paths come
+// from the agent configs). TestDemoCheatSheetRuns runs them.
+func printDemo(w io.Writer, a *app.App, hall, logDir, exe, cfgPath string, agents []demoAgent) {
+	fmt.Fprintf(w, "\nservicehall demo hall %q is running with %d device agents. Ctrl-C stops it.\n\n", hall, len(agents))
+	tok := exe + " token --config " + shellQuote(cfgPath)
+	printURLs(w, a, tok)
+	fmt.Fprintln(w)
+	printStaffSignIn(w, a.Controller.Config(), tok) // staff.go
+	fmt.Fprintf(w, "agent logs    %s/\n\n", logDir)
+	// The emulated devices, played through the pipes and files in each
+	// device's state dir.
+	dev := func(ag demoAgent, id, file string) string {
+		return shellQuote(filepath.Join(ag.Agent.StateDir, id, file))
+	}
+	var play, watch []string
+	for _, ag := range agents {
+		for _, d := range ag.Devices {
+			switch d.Kind {
+			case "ticket-button":
+				play = append(play, fmt.Sprintf("echo > %s|# %s: ticket button, a ticket for %s", dev(ag, d.ID, "press"), ag.Agent.ID, d.Item))
+			case "idcard-reader":
+				play = append(play, fmt.Sprintf("echo > %s|# %s: present the demo ID card (张三, born 1949)", dev(ag, d.ID, "card"), ag.Agent.ID))
+			case "qr-scanner":
+				play = append(play, fmt.Sprintf("echo A001 > %s|# %s: scan a code (a ticket number, a ticket's QR link, an appointment or case number)", dev(ag, d.ID, "scan"), ag.Agent.ID))
+			case "rating-pad":
+				if d.Window == 1 {
+					play = append(play, fmt.Sprintf("echo 5 > %s|# window %d: rate 非常满意 after a service (1–5)", dev(ag, d.ID, "press"), d.Window))
+				}
+			case "escpos-printer":
+				watch = append(watch, fmt.Sprintf("tail -F %s|# %s: the printed tickets", dev(ag, d.ID, "paper.txt"), ag.Agent.ID))
+			case "led-display":
+				if d.Window == 1 {
+					watch = append(watch, fmt.Sprintf("cat %s|# window %d's LED panel", dev(ag, d.ID, "led-screen.json"), d.Window))
+				}
+			}
+		}
+	}
+	col := func(lines []string) {
+		width := 0
+		for _, l := range lines {
+			cmd, _, _ := strings.Cut(l, "|")
+			width = max(width, len(cmd))
+		}
+		for _, l := range lines {
+			cmd, note, _ := strings.Cut(l, "|")
+			fmt.Fprintf(w, "  %-*s  %s\n", width, cmd, note)
+		}
+	}
+	if len(play) > 0 {
+		fmt.Fprintf(w, "Play the emulated devices (a line to the pipe in each device's state dir):\n")
+		col(play)
+	}
+	if len(watch) > 0 {
+		fmt.Fprintf(w, "See what they show:\n")
+		col(watch)
+	}
 	host, port := splitHostPort(a.MQTTAddr())
 	root := "hall/v1/" + hall
-	fmt.Fprintf(w, "agent logs    %s/\n\n", logDir)
-	fmt.Fprintf(w, "Watch the hall:\n  mosquitto_sub -h %s -p %s -v -t '%s/#'\n", host, port, root)
-	fmt.Fprintf(w, "Emulated buttons are pressed through pipes in each device's state dir:\n")
-	fmt.Fprintf(w, "  echo > state/demo/agents/kiosk-1/btn-1/press        # take a ticket for HR-001\n")
-	fmt.Fprintf(w, "  echo 5 > state/demo/agents/window-1/pad-1/press     # rate 非常满意 after a service\n")
-	fmt.Fprintf(w, "The printed tickets:  tail -f state/demo/agents/kiosk-1/printer-1/paper.txt\n")
-	fmt.Fprintf(w, "Window 1's LED:       cat state/demo/agents/window-1/led-1/led-screen.json\n\n")
+	fmt.Fprintf(w, "\nWatch the hall:\n  mosquitto_sub -h %s -p %s -v -t '%s/#'\n", host, port, root)
 	fmt.Fprintf(w, "Or play a device yourself over MQTT — press the kiosk's ticket button:\n")
 	fmt.Fprintf(w, "  mosquitto_pub -h %s -p %s -q 1 -t '%s/agent/kiosk-1/dev/btn-1/evt/press' \\\n    -m \"{\\\"v\\\":1,\\\"id\\\":\\\"$(cat /proc/sys/kernel/random/uuid)\\\",\\\"ts\\\":\\\"$(date -u +%%FT%%TZ)\\\",\\\"session\\\":\\\"cli\\\",\\\"seq\\\":1,\\\"data\\\":{\\\"item\\\":\\\"HR-001\\\"}}\"\n", host, port, root)
 	fmt.Fprintf(w, "Call the next ticket to window 1 (its LED and the east speaker follow; then \"start\", \"finish\"):\n")

@@ -15,19 +15,35 @@ import (
 )
 
 func runLoadtest(ctx context.Context, e *env, args []string) int {
-	fs := newFlags(e, "loadtest", "[--mqtt embedded|mosquitto|both|none] [--multiples 10,100,1000] [--seconds S] [--http 1,10,50,100] [--http-seconds S] [--state-dir DIR] [--history N [--history-dir DIR] [--restarts K]] [--json]")
+	fs := newFlags(e, "loadtest", "[--mqtt embedded|mosquitto|both|none] [--multiples 10,100,1000] [--seconds S] [--http 1,10,50,100] [--http-seconds S] [--state-dir DIR] [--history N [--history-dir DIR] [--restarts K]] [--abuse all|NAME,... [--abuse-repeat N]] [--json]")
 	which := fs.String("mqtt", "both", "broker: embedded, mosquitto or both")
 	multiples := fs.String("multiples", "10,100,1000", "comma-separated multiples of the peak rate (0.22 tickets/s)")
 	seconds := fs.Float64("seconds", 60, "target duration of each run (at least 200 presses each)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	httpClients := fs.String("http", "", "also measure HTTP ticket issue at these client counts (e.g. 1,10,50,100)")
 	httpSeconds := fs.Float64("http-seconds", 5, "duration of each HTTP run")
-	stateDir := fs.String("state-dir", "", "run the HTTP runs on a copy of this state directory's history (default: an empty hall)")
+	stateDir := fs.String("state-dir", "", "run the HTTP runs on a copy of this state directory's history (default: an empty hall); with --abuse, where the controllers' state lives (default /dev/shm when writable)")
 	histServed := fs.Int("history", 0, "first generate a year of history with N served tickets (then measure restarts, and run the HTTP runs on it)")
 	histDir := fs.String("history-dir", "", "state directory for --history (default: a temporary one, removed after); a log already there is reused")
 	restarts := fs.Int("restarts", 4, "with --history: how many times to start hallctl on it (the first replays the log)")
+	abuse := fs.String("abuse", "", "run the security review's attacks against a hallctl process with default limits: all, or some of "+strings.Join(loadtest.AbuseNames, ","))
+	abuseRepeat := fs.Int("abuse-repeat", 3, "with --abuse: runs of each attack (the table gives medians)")
+	// The attacker's own process, started by --abuse (loadtest/attacker.go).
+	attacker := fs.String("abuse-attacker", "", "internal: run one attack as the attacker's process")
+	attackHTTP := fs.String("abuse-http", "", "internal: with --abuse-attacker, the controller's HTTP address")
+	attackMQTT := fs.String("abuse-mqtt", "", "internal: with --abuse-attacker, the controller's MQTT address")
 	if ok, code := parseFlagsOnly(fs, args); !ok {
 		return code
+	}
+	if *attacker != "" {
+		if err := loadtest.RunAttacker(ctx, *attacker, *attackHTTP, *attackMQTT, e.stdin, e.stdout); err != nil {
+			fmt.Fprintf(e.stderr, "hallctl loadtest: attacker: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if *abuse != "" {
+		return runAbuse(ctx, e, *abuse, *abuseRepeat, *stateDir, *asJSON)
 	}
 	var restartRuns []loadtest.RestartRun
 	if *histServed > 0 {
@@ -138,5 +154,46 @@ func runLoadtest(ctx context.Context, e *env, args []string) int {
 		loadtest.RestartTable(e.stdout, restartRuns)
 	}
 	fmt.Fprintf(e.stdout, "load average %s\n", loadtest.LoadAvg())
+	return 0
+}
+
+// runAbuse runs `hallctl loadtest --abuse`: exit status 1 when any run
+// misses issue 10's bar (issue within 20%, RSS within 50 MB, devices
+// reconnect).
+func runAbuse(ctx context.Context, e *env, which string, repeats int, stateDir string, asJSON bool) int {
+	var names []string
+	if which != "all" {
+		for _, n := range strings.Split(which, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				names = append(names, n)
+			}
+		}
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "hallctl loadtest: %v\n", err)
+		return 1
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if stateDir == "" {
+		stateDir = loadtest.AbuseStateDir()
+	}
+	fmt.Fprintf(e.stdout, "abuse runs: the controller's state under %s\n", stateDir)
+	runs, err := loadtest.MeasureAbuse(ctx, bin, names, repeats, stateDir, logger)
+	if asJSON {
+		_ = json.NewEncoder(e.stdout).Encode(map[string]any{"abuse": runs, "loadavg": loadtest.LoadAvg()})
+	} else {
+		loadtest.AbuseTable(e.stdout, runs)
+		fmt.Fprintf(e.stdout, "load average %s\n", loadtest.LoadAvg())
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "hallctl loadtest: abuse: %v\n", err)
+		return 1
+	}
+	for _, r := range runs {
+		if !r.OK() {
+			return 1
+		}
+	}
 	return 0
 }

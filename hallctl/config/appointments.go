@@ -2,8 +2,9 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"strings"
+
+	"github.com/servicehall/servicehall/internal/secret"
 )
 
 // Appointments tune the appointment book (docs/appointments.md): when a
@@ -42,7 +43,7 @@ func (a Appointments) problems(add func(key, format string, args ...any)) {
 	case a.PushSecret != "" && a.PushSecretFile != "":
 		add("appointments.push_secret", "set push_secret or push_secret_file, not both")
 	case a.PushSecretFile != "":
-		b, err := os.ReadFile(a.PushSecretFile)
+		b, err := secret.Read(a.PushSecretFile)
 		if err != nil {
 			add("appointments.push_secret_file", "%v", err)
 		} else if len(strings.TrimSpace(string(b))) < minPushSecret {
@@ -57,7 +58,7 @@ func (a Appointments) problems(add func(key, format string, args ...any)) {
 // when set); nil when none is configured.
 func (a Appointments) PushKey() ([]byte, error) {
 	if a.PushSecretFile != "" {
-		b, err := os.ReadFile(a.PushSecretFile)
+		b, err := secret.Read(a.PushSecretFile)
 		if err != nil {
 			return nil, fmt.Errorf("appointments.push_secret_file: %w", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
@@ -39,8 +40,24 @@ type Config struct {
 	Leases Leases `yaml:"leases,omitempty"`
 	// Appointments tune the appointment book; every field has a default.
 	Appointments Appointments `yaml:"appointments,omitempty"`
+	// Agents are the enrolled firmware-agents and what each may drive
+	// (agents.go); the controller believes no other claim.
+	Agents []Agent `yaml:"agents,omitempty"`
+	// Limits bound what outsiders can consume (limits.go); every field
+	// has a safe default.
+	Limits Limits `yaml:"limits,omitempty"`
+	// Staff sign in to the clerk and manager consoles (staff.go).
+	Staff []Staff `yaml:"staff,omitempty"`
 	// Scenario is present only in simulator scenario files.
 	Scenario *Scenario `yaml:"scenario,omitempty"`
+	// Screen is the hall screen's layout and colours (screen.go) and
+	// Announce the spoken calls' templates and zone languages
+	// (announce.go); every field has a default. (issue 11, hall screen)
+	Screen   Screen   `yaml:"screen,omitempty"`
+	Announce Announce `yaml:"announce,omitempty"`
+	// Ratings are the 差评 reasons and the follow-up steps' deadlines
+	// (ratings.go); every field has a default. (issue 14)
+	Ratings Ratings `yaml:"ratings,omitempty"`
 	// CaseSystem is the `case_system:` section and Holidays the
 	// `holidays:` list. Their types live in hallctl/casesys (which imports
 	// this package), so they are kept as YAML here; hallctl/ctl decodes
@@ -52,6 +69,9 @@ type Config struct {
 
 	// Path is the file the config was loaded from ("" when parsed from bytes).
 	Path string `yaml:"-"`
+	// Warnings are what Validate found that does not make the config
+	// invalid (items no window serves, windows that serve nothing).
+	Warnings []Problem `yaml:"-"`
 	// Loc is the time zone named by Hall.Timezone.
 	Loc  *time.Location `yaml:"-"`
 	root *yaml.Node
@@ -91,6 +111,7 @@ type Item struct {
 	PromiseDays int    `yaml:"promise_days"`
 	ServiceS    int    `yaml:"service_s"` // prior for estimates; default 300
 	Guide       Guide  `yaml:"guide,omitempty"`
+	GuideEN     Guide  `yaml:"guide_en,omitempty"` // issue 11: the guide in English for the kiosk's English mode (optional)
 }
 
 // Guide is the 办事指南 shown on kiosks.
@@ -127,6 +148,13 @@ type Queue struct {
 	// score = minutes waited + head start). Classes: walkin, appointment,
 	// green, elderly.
 	HeadStartMin map[string]float64 `yaml:"head_start_min,omitempty"`
+	// HeadStartShare is each class's head start as a share (0–1) of its
+	// line's current wait at issue (how long the line's longest waiter has
+	// waited): a ticket gets the larger of this and HeadStartMin, so
+	// priority keeps its weight when every wait is long (docs/queue.md).
+	HeadStartShare map[string]float64 `yaml:"head_start_share,omitempty"`
+	// HeadStartMaxMin caps a wait-proportional head start, in minutes.
+	HeadStartMaxMin float64 `yaml:"head_start_max_min,omitempty"`
 	// EscalateAfterS: a backup item becomes eligible for a window when its
 	// head ticket has waited this long.
 	EscalateAfterS int `yaml:"escalate_after_s,omitempty"`
@@ -145,6 +173,8 @@ type Queue struct {
 // DefaultQueue are the engine defaults.
 var DefaultQueue = Queue{
 	HeadStartMin:       map[string]float64{"walkin": 0, "appointment": 5, "elderly": 10, "green": 30},
+	HeadStartShare:     map[string]float64{"walkin": 0, "appointment": 0, "elderly": 0.25, "green": 0.75},
+	HeadStartMaxMin:    60,
 	EscalateAfterS:     900,
 	NoShowRequeueAfter: 3,
 	NoShowVoidAfter:    2,
@@ -186,18 +216,32 @@ func (l Leases) On(agent, dev string) bool {
 // Server is how hallctl serve runs.
 type Server struct {
 	MQTTAddr   string `yaml:"mqtt_addr,omitempty"`  // embedded broker; default 127.0.0.1:1883 (env MQTT_ADDR)
-	BrokerURL  string `yaml:"broker_url,omitempty"` // external broker instead of the embedded one
+	BrokerURL  string `yaml:"broker_url,omitempty"` // external broker instead of the embedded one; a cluster's nodes separated by commas
 	HTTPAddr   string `yaml:"http_addr,omitempty"`  // default 127.0.0.1:8080 (env HTTP_ADDR)
 	StateDir   string `yaml:"state_dir,omitempty"`  // event log and keys; default ./state
 	SecretFile string `yaml:"secret_file,omitempty"`
-	// Users is the broker's credential list; empty = loopback clients need
-	// none (the demo). A production config lists every agent.
+	// Store, when set, is the URL of a PostgreSQL database holding the
+	// event log instead of SQLite in state_dir (postgres://user@host/db;
+	// prefer PGPASSFILE or passfile= to a password in it). Keys and
+	// secrets stay in state_dir.
+	Store string `yaml:"store,omitempty"`
+	// Users is the broker's credential list: every agent is listed; only
+	// the demo hall (Demo) lets loopback clients in without credentials.
 	Users []User `yaml:"users,omitempty"`
 	// CommandTTLS is how long a command stays valid (exp); default 60.
 	CommandTTLS int `yaml:"command_ttl_s,omitempty"`
 	// PublicURL is the base of links printed in QR codes (a ticket's status
 	// page), as applicants' phones reach it; default http://<http_addr>.
 	PublicURL string `yaml:"public_url,omitempty"`
+	// Demo marks the demo hall: anonymous loopback MQTT clients and, when
+	// agents: is empty, devices of any agent are accepted. A production
+	// config leaves it false (docs/security.md).
+	Demo bool `yaml:"demo,omitempty"`
+	// TLS, when set, makes the embedded broker's listener (mqtt_addr)
+	// MQTT over TLS only and HTTP (http_addr) HTTPS only, TLS 1.2 or
+	// later; public_url then defaults to https://<http_addr>. The
+	// addresses keep their defaults (tls.go, docs/security.md "TLS").
+	TLS *ServerTLS `yaml:"tls,omitempty"`
 }
 
 // User is one MQTT credential. Password is a bcrypt hash or, with
@@ -224,6 +268,9 @@ type Problem struct {
 	Line int
 	Key  string
 	Msg  string
+	// Warning marks a problem that does not make the config invalid
+	// (issue 11: items no window serves, windows that serve nothing).
+	Warning bool
 }
 
 func (p Problem) String() string {
@@ -239,6 +286,9 @@ func (p Problem) String() string {
 	if b.Len() > 0 {
 		b.WriteString(" ")
 	}
+	if p.Warning {
+		b.WriteString("warning: ")
+	}
 	if p.Key != "" {
 		b.WriteString(p.Key)
 		b.WriteString(": ")
@@ -247,8 +297,11 @@ func (p Problem) String() string {
 	return b.String()
 }
 
-// Error lists every problem found in a config.
-type Error struct{ Problems []Problem }
+// Error lists every problem found in a config, and its warnings.
+type Error struct {
+	Problems []Problem
+	Warnings []Problem
+}
 
 // ErrInvalid is wrapped by every *Error.
 var ErrInvalid = errors.New("invalid config")
@@ -257,6 +310,9 @@ func (e *Error) Error() string {
 	lines := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
 		lines[i] = p.String()
+	}
+	for _, p := range e.Warnings {
+		lines = append(lines, p.String())
 	}
 	return fmt.Sprintf("invalid config (%d problems):\n  %s", len(e.Problems), strings.Join(lines, "\n  "))
 }
@@ -284,15 +340,23 @@ func Parse(path string, b []byte, checks ...Check) (*Config, error) {
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, &Error{Problems: yamlProblems(path, err)}
 	}
+	// Every unknown key is reported with its path and a did-you-mean
+	// (check.go); type errors do not stop the rest of the checks.
+	pre := c.unknownKeyProblems(&root)
+	var typeErrs []Problem
 	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, &Error{Problems: yamlProblems(path, err)}
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, &Error{Problems: append(pre, yamlProblems(path, err)...)}
+		}
+		typeErrs = yamlProblems(path, err)
+		keyTypeErrors(&root, typeErrs)
 	}
 	c.root = &root
 	c.Path = path
 	c.applyDefaults()
-	if err := c.Validate(checks...); err != nil {
+	if err := c.validate(pre, typeErrs, checks...); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -359,6 +423,17 @@ func (c *Config) applyDefaults() {
 			q.HeadStartMin[k] = v
 		}
 	}
+	if q.HeadStartShare == nil {
+		q.HeadStartShare = map[string]float64{}
+	}
+	for k, v := range d.HeadStartShare {
+		if _, ok := q.HeadStartShare[k]; !ok {
+			q.HeadStartShare[k] = v
+		}
+	}
+	if q.HeadStartMaxMin == 0 {
+		q.HeadStartMaxMin = d.HeadStartMaxMin
+	}
 	if q.EscalateAfterS == 0 {
 		q.EscalateAfterS = d.EscalateAfterS
 	}
@@ -384,6 +459,10 @@ func (c *Config) applyDefaults() {
 		c.Leases.RefillBelow = max(1, c.Leases.Block/4)
 	}
 	c.Appointments.applyDefaults()
+	c.Limits.applyDefaults()
+	c.Screen.applyDefaults()   // issue 11, hall screen
+	c.Announce.applyDefaults() // issue 11, announcements
+	c.Ratings.applyDefaults()  // issue 14, 好差评
 	if c.Scenario != nil && c.Scenario.Arrivals != "" {
 		p := c.Scenario.Arrivals
 		if !strings.HasPrefix(p, "/") && c.Path != "" {
@@ -401,8 +480,13 @@ var dispenserID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`) // wire.Valid
 
 // Validate checks the whole config, and with checks the sections other
 // packages own, and returns an *Error listing every problem, or nil.
-func (c *Config) Validate(checks ...Check) error {
-	var ps []Problem
+func (c *Config) Validate(checks ...Check) error { return c.validate(nil, nil, checks...) }
+
+// validate is Validate with the problems already found while decoding
+// (pre: unknown keys; typeErrs: values of the wrong type) listed first.
+func (c *Config) validate(pre, typeErrs []Problem, checks ...Check) error {
+	pre = append(pre, typeErrs...)
+	ps := pre
 	add := func(key, format string, a ...any) {
 		ps = append(ps, Problem{File: c.Path, Line: c.lineOf(key), Key: key, Msg: fmt.Sprintf(format, a...)})
 	}
@@ -467,6 +551,9 @@ func (c *Config) Validate(checks ...Check) error {
 		if it.ServiceS < 0 {
 			add(k+".service_s", "must be positive")
 		}
+		if msg := it.guideENProblem(); msg != "" { // issue 11: guide_en (guide_en.go)
+			add(k+".guide_en", "%s", msg)
+		}
 	}
 	checkRefs := func(key string, refs []string) {
 		for j, s := range refs {
@@ -474,11 +561,11 @@ func (c *Config) Validate(checks ...Check) error {
 			case s == "*":
 			case strings.HasPrefix(s, "dept:"):
 				if !depts[strings.TrimPrefix(s, "dept:")] {
-					add(fmt.Sprintf("%s[%d]", key, j), "unknown department in %q", s)
+					add(fmt.Sprintf("%s[%d]", key, j), "unknown department in %q%s", s, refHint(s, items, depts))
 				}
 			default:
 				if !items[s] {
-					add(fmt.Sprintf("%s[%d]", key, j), "unknown item %q", s)
+					add(fmt.Sprintf("%s[%d]", key, j), "unknown item %q%s", s, refHint(s, items, depts))
 				}
 			}
 		}
@@ -516,6 +603,19 @@ func (c *Config) Validate(checks ...Check) error {
 		if v < 0 {
 			add("queue.head_start_min."+cls, "must not be negative")
 		}
+	}
+	for cls, v := range c.Queue.HeadStartShare {
+		switch cls {
+		case "walkin", "appointment", "green", "elderly":
+		default:
+			add("queue.head_start_share."+cls, "unknown class (walkin, appointment, green, elderly)")
+		}
+		if v < 0 || v > 1 || math.IsNaN(v) {
+			add("queue.head_start_share."+cls, "must be a share from 0 to 1")
+		}
+	}
+	if v := c.Queue.HeadStartMaxMin; v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		add("queue.head_start_max_min", "must be a positive number of minutes")
 	}
 	if c.Queue.EscalateAfterS < 0 {
 		add("queue.escalate_after_s", "must not be negative")
@@ -555,14 +655,40 @@ func (c *Config) Validate(checks ...Check) error {
 		}
 	}
 	c.Appointments.problems(add)
+	c.Limits.problems(add)
+	c.Ratings.problems(add) // issue 14, 好差评
+	c.agentProblems(add)
+	c.screenProblems(add)   // issue 11, hall screen
+	c.announceProblems(add) // issue 11, announcements
+	c.staffProblems(add)    // staff.go
+	c.tlsProblems(add)      // tls.go
+	c.storeProblems(add)    // store.go
+	var checkWarnings []Problem
 	for _, chk := range checks {
-		ps = append(ps, chk(c)...)
+		for _, p := range chk(c) {
+			if p.Warning { // a Check's warnings do not make the config invalid
+				checkWarnings = append(checkWarnings, p)
+			} else {
+				ps = append(ps, p)
+			}
+		}
 	}
+	// A value of the wrong type is reported once, as a type error, not
+	// again as the zero value it decoded to.
+	kept := ps[:len(pre)]
+	for _, p := range ps[len(pre):] {
+		if !c.typeErrorOf(p, typeErrs) {
+			kept = append(kept, p)
+		}
+	}
+	ps = kept
+	c.Warnings = append(c.coverageWarnings(), checkWarnings...)
+	c.Warnings = append(c.Warnings, c.storeWarnings()...)
 	if len(ps) == 0 {
 		return nil
 	}
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
-	return &Error{Problems: ps}
+	return &Error{Problems: ps, Warnings: c.Warnings}
 }
 
 // Check validates a section whose types live in a package that imports
@@ -584,8 +710,8 @@ func (c *Config) DecodeSection(key string, n *yaml.Node, v any) []Problem {
 		return nil
 	}
 	var ps []Problem
-	unknownKeys(n, reflect.TypeOf(v), key, func(k *yaml.Node, path string) {
-		ps = append(ps, Problem{File: c.Path, Line: k.Line, Key: path, Msg: "unknown key"})
+	unknownKeys(n, reflect.TypeOf(v), key, func(k *yaml.Node, path string, known []string) {
+		ps = append(ps, Problem{File: c.Path, Line: k.Line, Key: path, Msg: unknownKeyMsg(k.Value, known)})
 	})
 	if err := n.Decode(v); err != nil {
 		for _, p := range yamlProblems(c.Path, err) {
@@ -599,12 +725,12 @@ func (c *Config) DecodeSection(key string, n *yaml.Node, v any) []Problem {
 }
 
 // unknownKeys reports mapping keys of n that the type t has no yaml field for.
-func unknownKeys(n *yaml.Node, t reflect.Type, path string, report func(k *yaml.Node, path string)) {
+func unknownKeys(n *yaml.Node, t reflect.Type, path string, report func(k *yaml.Node, path string, known []string)) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if n.Kind == yaml.AliasNode || n.Kind == yaml.DocumentNode {
-		return
+	if n.Kind == yaml.AliasNode || n.Kind == yaml.DocumentNode || t == yamlNodeType {
+		return // a section kept as YAML is checked by its owner
 	}
 	switch t.Kind() {
 	case reflect.Struct:
@@ -612,6 +738,7 @@ func unknownKeys(n *yaml.Node, t reflect.Type, path string, report func(k *yaml.
 			return
 		}
 		fields := map[string]reflect.Type{}
+		var known []string
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
@@ -622,12 +749,13 @@ func unknownKeys(n *yaml.Node, t reflect.Type, path string, report func(k *yaml.
 				name = strings.ToLower(f.Name)
 			}
 			fields[name] = f.Type
+			known = append(known, name)
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			ft, ok := fields[k.Value]
 			if !ok {
-				report(k, path+"."+k.Value)
+				report(k, path+"."+k.Value, known)
 				continue
 			}
 			unknownKeys(n.Content[i+1], ft, path+"."+k.Value, report)

@@ -53,7 +53,7 @@ func TestUnknownKeyNamesLine(t *testing.T) {
 	if !errors.Is(err, ErrInvalid) {
 		t.Fatalf("err = %v", err)
 	}
-	if !strings.Contains(err.Error(), "hall.yaml:4: colour: unknown key") {
+	if !strings.Contains(err.Error(), "hall.yaml:4: hall.colour: unknown key") {
 		t.Errorf("message: %v", err)
 	}
 }

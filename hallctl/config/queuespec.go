@@ -8,6 +8,8 @@ import "github.com/servicehall/servicehall/hallctl/queue"
 func (c *Config) QueueSpec() queue.Spec {
 	s := queue.Spec{Rules: queue.Rules{
 		HeadStartMin:       make(map[string]float64, len(c.Queue.HeadStartMin)),
+		HeadStartShare:     make(map[string]float64, len(c.Queue.HeadStartShare)),
+		HeadStartMaxMin:    c.Queue.HeadStartMaxMin,
 		EscalateAfterS:     c.Queue.EscalateAfterS,
 		NoShowRequeueAfter: c.Queue.NoShowRequeueAfter,
 		NoShowVoidAfter:    c.Queue.NoShowVoidAfter,
@@ -16,6 +18,9 @@ func (c *Config) QueueSpec() queue.Spec {
 	for k, v := range c.Queue.HeadStartMin {
 		s.Rules.HeadStartMin[k] = v
 	}
+	for k, v := range c.Queue.HeadStartShare {
+		s.Rules.HeadStartShare[k] = v
+	}
 	for _, d := range c.Departments {
 		s.Departments = append(s.Departments, queue.DeptSpec{Code: d.Code})
 	}
@@ -23,8 +28,12 @@ func (c *Config) QueueSpec() queue.Spec {
 		s.Items = append(s.Items, queue.ItemSpec{Code: it.Code, Dept: it.Dept, Prefix: it.Prefix, ServiceS: it.ServiceS})
 	}
 	for _, w := range c.Windows {
-		s.Windows = append(s.Windows, queue.WindowSpec{Number: w.Number, Dept: w.Dept, Zone: w.Zone,
-			Serves: append([]string(nil), w.Serves...), Backup: append([]string(nil), w.Backup...)})
+		ws := queue.WindowSpec{Number: w.Number, Dept: w.Dept, Zone: w.Zone,
+			Serves: append([]string(nil), w.Serves...), Backup: append([]string(nil), w.Backup...)}
+		for _, h := range w.Hours {
+			ws.Hours = append(ws.Hours, queue.Span{OpenMin: h.OpenMin(), CloseMin: h.CloseMin()})
+		}
+		s.Windows = append(s.Windows, ws)
 	}
 	return s
 }

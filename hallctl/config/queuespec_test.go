@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/servicehall/servicehall/hallctl/queue"
@@ -24,8 +25,9 @@ windows:
 	want := queue.Spec{
 		Departments: []queue.DeptSpec{{Code: "HR"}},
 		Items:       []queue.ItemSpec{{Code: "HR-001", Dept: "HR", Prefix: "A", ServiceS: 300}, {Code: "HR-002", Dept: "HR", Prefix: "B", ServiceS: 120}},
-		Windows:     []queue.WindowSpec{{Number: 1, Dept: "HR", Zone: "east", Serves: []string{"dept:HR"}, Backup: []string{"HR-002"}}},
-		Rules:       queue.DefaultRules(),
+		Windows: []queue.WindowSpec{{Number: 1, Dept: "HR", Zone: "east", Serves: []string{"dept:HR"}, Backup: []string{"HR-002"},
+			Hours: []queue.Span{{OpenMin: 540, CloseMin: 1020}}}}, // the hall's default hours
+		Rules: queue.DefaultRules(),
 	}
 	got := c.QueueSpec()
 	if !reflect.DeepEqual(got, want) {
@@ -38,5 +40,33 @@ windows:
 	}
 	if got.Rules.HeadStartMin["green"] != 30 {
 		t.Error("a spec shares the config's head start map")
+	}
+}
+
+// The wait-proportional head start keys: defaults, overrides, and bad
+// values named by key.
+func TestQueueHeadStartShare(t *testing.T) {
+	base := `hall: {id: q, name: Q}
+departments: [{code: HR, name: 人社}]
+items: [{code: HR-001, name: 社保卡, dept: HR, prefix: A}]
+windows: [{number: 1, dept: HR, serves: ["dept:HR"]}]
+`
+	c, err := Parse("t.yaml", []byte(base+"queue: {head_start_share: {green: 0.5}, head_start_max_min: 45}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.QueueSpec().Rules
+	if r.HeadStartShare["green"] != 0.5 || r.HeadStartShare["elderly"] != 0.25 || r.HeadStartMaxMin != 45 {
+		t.Errorf("rules %+v", r)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"queue: {head_start_share: {green: 1.5}}", "queue.head_start_share.green: must be a share from 0 to 1"},
+		{"queue: {head_start_share: {vip: 0.5}}", "queue.head_start_share.vip: unknown class"},
+		{"queue: {head_start_max_min: -1}", "queue.head_start_max_min: must be a positive number of minutes"},
+	} {
+		_, err := Parse("t.yaml", []byte(base+tc.yaml+"\n"))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.yaml, err, tc.want)
+		}
 	}
 }

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"errors"
+	"math"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -19,6 +21,10 @@ type HallInfo struct {
 	Departments []DeptInfo   `json:"departments"`
 	Items       []ItemInfo   `json:"items"`
 	Windows     []WindowInfo `json:"windows"`
+	Timezone    string       `json:"timezone"` // issue 11: the hall's IANA zone, for the apps' clocks
+	// RatingReasons are the 差评 reasons the kiosk offers for ratings 1–2
+	// (ratings.reasons; issue 14).
+	RatingReasons []ctl.RatingReason `json:"rating_reasons"`
 }
 
 // DeptInfo is a department.
@@ -37,6 +43,12 @@ type ItemInfo struct {
 	PromiseDays int       `json:"promise_days"`
 	ServiceS    int       `json:"service_s"`
 	Guide       GuideInfo `json:"guide"`
+	// GuideEN is the guide in English (config guide_en), when the hall
+	// has one: the kiosk's English mode shows it instead of the Chinese.
+	GuideEN *GuideInfo `json:"guide_en,omitempty"`
+	// Pinyin is the name's toneless pinyin, the readings of each Han
+	// character, for the kiosk's pinyin search (pinyin.go).
+	Pinyin [][]string `json:"pinyin"`
 }
 
 // GuideInfo is the 办事指南.
@@ -56,7 +68,7 @@ type WindowInfo struct {
 
 func (s *server) getHall(w http.ResponseWriter, _ *http.Request, _ Claims) {
 	cfg := s.c.Config()
-	h := HallInfo{ID: cfg.Hall.ID, Name: cfg.Hall.Name}
+	h := HallInfo{ID: cfg.Hall.ID, Name: cfg.Hall.Name, Timezone: cfg.Hall.Timezone, RatingReasons: s.c.RatingReasons()}
 	for _, d := range cfg.Departments {
 		h.Departments = append(h.Departments, DeptInfo{d.Code, d.Name})
 	}
@@ -66,16 +78,19 @@ func (s *server) getHall(w http.ResponseWriter, _ *http.Request, _ Claims) {
 			g.Materials = []string{}
 		}
 		h.Items = append(h.Items, ItemInfo{Code: it.Code, Name: it.Name, Dept: it.Dept, Prefix: it.Prefix, Kind: it.Kind,
-			PromiseDays: it.PromiseDays, ServiceS: it.ServiceS, Guide: g})
+			PromiseDays: it.PromiseDays, ServiceS: it.ServiceS, Guide: g, Pinyin: nameSyllables(it.Name)})
+		if e := it.GuideEN; e.Conditions != "" || len(e.Materials) > 0 || e.Fee != "" || e.Location != "" {
+			ge := GuideInfo{Conditions: e.Conditions, Materials: e.Materials, Fee: e.Fee, Location: e.Location}
+			if ge.Materials == nil {
+				ge.Materials = []string{}
+			}
+			h.Items[len(h.Items)-1].GuideEN = &ge
+		}
 	}
 	for _, win := range cfg.Windows {
 		h.Windows = append(h.Windows, WindowInfo{win.Number, win.Dept, win.Zone})
 	}
 	writeJSON(w, 200, h)
-}
-
-func (s *server) getSnapshot(w http.ResponseWriter, _ *http.Request, _ Claims) {
-	writeJSON(w, 200, s.c.Snapshot())
 }
 
 // Screen is what the hall screen shows.
@@ -85,6 +100,8 @@ type Screen struct {
 	Depts   []DeptCount  `json:"depts"`
 	Waiting int          `json:"waiting"`
 	Notice  string       `json:"notice"`
+	// Layout is the hall config's screen: section (screen.go).
+	Layout ScreenLayout `json:"layout"`
 }
 
 // DeptCount is how many wait for a department's items.
@@ -97,7 +114,8 @@ type DeptCount struct {
 func (s *server) getScreen(w http.ResponseWriter, _ *http.Request, _ Claims) {
 	cfg := s.c.Config()
 	snap := s.c.Snapshot()
-	sc := Screen{At: snap.At, Calls: s.c.Calls(10)}
+	layout := screenLayout(cfg)
+	sc := Screen{At: snap.At, Calls: s.c.Calls(layout.LastCalls), Layout: layout}
 	byDept := map[string]int{}
 	for _, it := range snap.Items {
 		if ci := cfg.Item(it.Code); ci != nil {
@@ -120,10 +138,13 @@ type TicketRequest struct {
 	Class string `json:"class,omitempty"`
 	Proxy bool   `json:"proxy,omitempty"`
 	// Agent is the kiosk's agent id: the ticket prints on its printer and
-	// Card takes the ID card last read on its reader.
-	Agent     string `json:"agent,omitempty"`
-	Card      bool   `json:"card,omitempty"`
-	RequestID string `json:"request_id,omitempty"`
+	// Card takes the ID card last read on its reader, for the kiosk's card
+	// session only (CardSession and CardSecret, cards.go).
+	Agent       string `json:"agent,omitempty"`
+	Card        bool   `json:"card,omitempty"`
+	CardSession string `json:"card_session,omitempty"`
+	CardSecret  string `json:"card_secret,omitempty"`
+	RequestID   string `json:"request_id,omitempty"`
 }
 
 // TicketResponse is the ticket as shown on the kiosk.
@@ -139,6 +160,9 @@ func (s *server) postTicket(w http.ResponseWriter, r *http.Request, cl Claims) {
 	var req TicketRequest
 	if err := s.decode(r, &req); err != nil {
 		writeErr(w, err)
+		return
+	}
+	if !s.allowTicket(w, r, cl) {
 		return
 	}
 	s.issue(w, r, cl, req, "")
@@ -179,7 +203,7 @@ func (s *server) issue(w http.ResponseWriter, r *http.Request, cl Claims, req Ti
 			writeProblem(w, "bad_request", "card needs the kiosk's agent")
 			return
 		}
-		card, ok := s.c.TakeCard(req.Agent)
+		card, ok := s.c.TakeCard(req.Agent, req.CardSession, req.CardSecret)
 		if !ok {
 			writeProblem(w, "no_card", "")
 			return
@@ -265,6 +289,9 @@ func (s *server) ticketStatus(number string) (TicketStatus, error) {
 		s.c.View(func(e *queue.Engine) {
 			if est, err := e.Estimate(t.ID, s.c.Now()); err == nil {
 				ts.Ahead, ts.NowP50S, ts.NowP90S = est.Ahead, est.P50S, est.P90S
+				if math.IsInf(est.P90S, 0) || math.IsNaN(est.P90S) { // no window can serve it: no estimate (-1), not a JSON error
+					ts.NowP50S, ts.NowP90S = -1, -1
+				}
 			}
 		})
 	}
@@ -273,10 +300,24 @@ func (s *server) ticketStatus(number string) (TicketStatus, error) {
 	return ts, nil
 }
 
-// RatingRequest rates a served ticket from a kiosk.
+// RatingRequest rates a served ticket from a kiosk. It must prove that
+// the applicant holds the ticket: Check is the check code printed on it
+// (typed at the kiosk), or D the check value of its QR link (scanned).
+// A number alone rates nothing.
 type RatingRequest struct {
-	Level     int    `json:"level"`
-	RequestID string `json:"request_id,omitempty"`
+	Level int `json:"level"`
+	// Reasons are 差评 reason codes (ratings.reasons), levels 1–2 only.
+	Reasons   []string `json:"reasons,omitempty"`
+	Check     string   `json:"check,omitempty"`
+	D         string   `json:"d,omitempty"`
+	RequestID string   `json:"request_id,omitempty"`
+	// Card: the proof is the ID card just read at this kiosk (Agent, with
+	// its card session: CardSession and CardSecret, cards.go); the
+	// ticket must have been taken with that card.
+	Card        bool   `json:"card,omitempty"`
+	Agent       string `json:"agent,omitempty"`
+	CardSession string `json:"card_session,omitempty"`
+	CardSecret  string `json:"card_secret,omitempty"`
 }
 
 func (s *server) postRating(w http.ResponseWriter, r *http.Request, _ Claims) {
@@ -289,17 +330,43 @@ func (s *server) postRating(w http.ResponseWriter, r *http.Request, _ Claims) {
 		writeProblem(w, "bad_level", "")
 		return
 	}
-	ts, err := s.ticketStatus(r.PathValue("number"))
-	if err != nil {
-		writeErr(w, err)
+	if req.RequestID != "" && !requestIDRe.MatchString(req.RequestID) {
+		writeProblem(w, "bad_request", "request_id must be 1-64 letters, digits or dashes")
 		return
 	}
-	rt, err := s.c.Rate(r.Context(), ts.ID, req.Level, "kiosk", req.RequestID)
-	if err != nil {
-		writeErr(w, err)
+	proof := req.D
+	if proof == "" {
+		proof = req.Check
+	}
+	src := ""
+	if req.RequestID != "" {
+		src = "web:" + req.RequestID
+	}
+	var rt ctl.Rating
+	var err error
+	if req.Card {
+		if req.Agent == "" {
+			writeProblem(w, "bad_request", "card needs the kiosk's agent")
+			return
+		}
+		card, ok := s.c.TakeCard(req.Agent, req.CardSession, req.CardSecret)
+		if !ok {
+			writeProblem(w, "no_card", "")
+			return
+		}
+		rt, err = s.c.RateByCard(r.Context(), r.PathValue("number"), card, clientIP(r), req.Level, src, ctl.RatingExtra{Reasons: req.Reasons})
+	} else {
+		rt, err = s.c.RateAtKiosk(r.Context(), r.PathValue("number"), proof, clientIP(r), req.Level, src, ctl.RatingExtra{Reasons: req.Reasons})
+	}
+	if errors.Is(err, ctl.ErrBadTicketLink) {
+		writeProblem(w, "bad_ticket_check", "")
 		return
 	}
-	writeJSON(w, 201, rt)
+	if err != nil {
+		writeTicketErr(w, err)
+		return
+	}
+	writeJSON(w, 201, rt.Public())
 }
 
 // WindowState is what the clerk console shows.
@@ -310,6 +377,13 @@ type WindowState struct {
 	Reason   *queue.Reason     `json:"reason,omitempty"`
 	Clerk    string            `json:"clerk,omitempty"`
 	Waiting  int               `json:"waiting"` // in the items it serves and transferred to it
+	// Queue lists those tickets in calling order (clerkqueue.go): numbers,
+	// items and waits only, no personal data.
+	Queue []WaitingTicket `json:"queue"`
+	// FollowUps are the open 差评 follow-ups of this window (issue 14,
+	// followups.go) on GET /windows/{n}: what the clerk may appeal. No
+	// comment and no applicant data.
+	FollowUps []ClerkFollowUp `json:"followups,omitempty"`
 }
 
 func (s *server) getWindow(w http.ResponseWriter, r *http.Request, cl Claims) {
@@ -323,6 +397,7 @@ func (s *server) getWindow(w http.ResponseWriter, r *http.Request, cl Claims) {
 		writeProblem(w, "unknown_window", strconv.Itoa(n))
 		return
 	}
+	ws.FollowUps = s.clerkFollowUps(r.Context(), n)
 	writeJSON(w, 200, ws)
 }
 
@@ -353,9 +428,11 @@ func (s *server) windowState(n int) (WindowState, bool) {
 		for _, t := range snap.Waiting {
 			if t.State == queue.Waiting && (serves[t.Item] && t.Window == 0 || t.Window == n) {
 				ws.Waiting++
+				ws.Queue = append(ws.Queue, s.waitingTicket(t, n, snap.At))
 			}
 		}
 	})
+	ws.Queue = sortQueue(ws.Queue)
 	if !ok {
 		return ws, false
 	}
@@ -467,6 +544,12 @@ func (s *server) devices() []DeviceHealth {
 		}
 		out = append(out, DeviceHealth{Agent: t.Agent, AgentOnline: t.Online, Device: t.Device.ID, Kind: t.Device.Kind,
 			Window: t.Device.Window, Zone: t.Device.Zone, State: st, Code: t.Status.Code, Detail: t.Status.Detail})
+	}
+	// Claims the hall config refused (devices.md): listed with state
+	// "refused" and the reason as code; the alert comes from Supervision.
+	for _, r := range s.c.RefusedDevices() {
+		out = append(out, DeviceHealth{Agent: r.Agent, Device: r.Device, Kind: r.Kind, Window: r.Window, Zone: r.Zone,
+			State: "refused", Code: r.Reason})
 	}
 	return out
 }

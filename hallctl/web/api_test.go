@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/servicehall/servicehall/hallctl/auth"
 	"github.com/servicehall/servicehall/hallctl/ctl"
 	"github.com/servicehall/servicehall/hallctl/queue"
 	"github.com/servicehall/servicehall/hallctl/sim"
@@ -45,8 +48,8 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 	}
 	clerk1, clerk2 := h.token(t, web.RoleClerk, 1), h.token(t, web.RoleClerk, 2)
 	manager := h.token(t, web.RoleManager, 0)
-	expired, _ := web.NewToken(h.secret, web.Claims{Role: web.RoleManager, Issued: 1, Expires: time.Now().Add(-time.Minute).Unix()})
-	forged, _ := web.NewToken([]byte("another-hall-secret-0123456789"), web.Claims{Role: web.RoleAdmin})
+	expired, _ := h.keys.Sign(web.Claims{Role: web.RoleManager, Subject: "m01", Issued: time.Now().Add(-2 * time.Hour).Unix(), Expires: time.Now().Add(-time.Minute).Unix()})
+	forged, _ := auth.Memory("t-hall", map[string][]byte{"k0001-x": []byte("another-hall-key-0123456789abcdef")}).Sign(web.Claims{Role: web.RoleAdmin, Subject: "a", Issued: time.Now().Unix(), Expires: time.Now().Add(time.Hour).Unix()})
 	big := `{"item":"HR-001","request_id":"` + strings.Repeat("x", web.MaxBodyDefault) + `"}`
 
 	cases := []struct {
@@ -77,8 +80,9 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"expired token", "GET", "/api/v1/manager/hall", expired, nil, 401, "token_expired"},
 		{"batch with a bad action", "POST", "/api/v1/manager/actions", manager, map[string]any{"actions": []any{map[string]any{"type": "open", "window": 3}, map[string]any{"type": "open", "window": 99}}}, 404, "unknown_window"},
 		{"bad manager action", "POST", "/api/v1/manager/preview", manager, map[string]any{"actions": []any{map[string]any{"type": "explode", "window": 3}}}, 400, "bad_action"},
-		{"rating level", "POST", "/api/v1/tickets/A001/rating", "", map[string]any{"level": 9}, 400, "bad_level"},
-		{"rating a waiting ticket", "POST", "/api/v1/tickets/A001/rating", "", map[string]any{"level": 5}, 409, "not_rateable"},
+		{"rating level", "POST", "/api/v1/tickets/A001/rating", "", map[string]any{"level": 9, "check": h.checkCode(t, "A001")}, 400, "bad_level"},
+		{"rating a waiting ticket", "POST", "/api/v1/tickets/A001/rating", "", map[string]any{"level": 5, "check": h.checkCode(t, "A001")}, 409, "not_rateable"},
+		{"rating without proof", "POST", "/api/v1/tickets/A001/rating", "", map[string]any{"level": 5}, 404, "bad_ticket_check"},
 		{"unknown ticket", "GET", "/api/v1/tickets/Z999", "", nil, 404, "unknown_ticket"},
 		{"bad ticket number", "GET", "/api/v1/tickets/DROP%20TABLE", "", nil, 400, "bad_request"},
 		{"unknown appointment", "POST", "/api/v1/appointments/NOPE-1234/checkin", "", map[string]any{}, 404, "unknown_appointment"},
@@ -133,10 +137,10 @@ func TestClerkFlowAndRating(t *testing.T) {
 	if st.State != queue.Finished || !st.Rateable {
 		t.Fatalf("lookup after finish: %+v", st)
 	}
-	if r := h.do(t, "POST", "/api/v1/tickets/A001/rating", "", map[string]any{"level": 2}); r.status != 201 {
+	if r := h.do(t, "POST", "/api/v1/tickets/A001/rating", "", map[string]any{"level": 2, "check": h.checkCode(t, "A001")}); r.status != 201 {
 		t.Fatalf("rate: %d %s", r.status, r.body)
 	}
-	if p := h.do(t, "POST", "/api/v1/tickets/A001/rating", "", map[string]any{"level": 5}).problem(t); p.Code != "already_rated" {
+	if p := h.do(t, "POST", "/api/v1/tickets/A001/rating", "", map[string]any{"level": 5, "check": h.checkCode(t, "A001")}).problem(t); p.Code != "already_rated" {
 		t.Errorf("second rating: %+v", p)
 	}
 	// The manager sees the bad rating as an alert, and the clerk.
@@ -293,22 +297,14 @@ func TestSecretPersistsAndTokens(t *testing.T) {
 	if err != nil || string(s1) != string(s2) {
 		t.Fatalf("secret not persisted: %v", err)
 	}
-	tok, err := web.NewToken(s1, web.Claims{Role: web.RoleClerk, Window: 4, Expires: time.Now().Add(time.Hour).Unix()})
-	if err != nil {
-		t.Fatal(err)
+	fi, err := os.Stat(filepath.Join(dir, web.SecretFileName))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("hall secret mode: %v %v", fi, err)
 	}
-	c, err := web.ParseToken(s1, tok, time.Now())
-	if err != nil || c.Window != 4 || c.Role != web.RoleClerk {
-		t.Fatalf("parse: %+v %v", c, err)
-	}
-	if _, err := web.ParseToken(s1, tok[:len(tok)-2]+"xx", time.Now()); err == nil {
-		t.Error("tampered token accepted")
-	}
-	if _, err := web.NewToken(s1, web.Claims{Role: web.RoleClerk}); err == nil {
-		t.Error("clerk token without window")
-	}
-	if _, err := web.NewToken(s1, web.Claims{Role: "root"}); err == nil {
-		t.Error("unknown role accepted")
+	// Finding "every secret is refused when group/world readable".
+	os.Chmod(filepath.Join(dir, web.SecretFileName), 0o644)
+	if _, err := web.LoadSecret("", dir, true); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("0644 hall secret: %v", err)
 	}
 	_ = http.StatusOK
 }

@@ -33,7 +33,9 @@ func pct(xs []time.Duration, p float64) time.Duration {
 // Reports p50/p99 latency and throughput.
 func BenchmarkKioskIssueHTTP(b *testing.B) {
 	const clients, perClient = 100, 15
-	h := startHall(b)
+	cfg := testConfig(b)
+	cfg.Limits.HTTPConnsPerIP = 4 * clients // every client is 127.0.0.1
+	h := startHallWith(b, cfg)
 	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}
 	defer tr.CloseIdleConnections()
 	cl := &http.Client{Transport: tr}
@@ -87,7 +89,10 @@ func BenchmarkKioskIssueHTTP(b *testing.B) {
 // before Act to each screen having read the call. Reports p50/p99.
 func BenchmarkStreamFanout(b *testing.B) {
 	const screens = 200
-	h := startHall(b)
+	cfg := testConfig(b)
+	// A load benchmark raises the per-address caps (every screen is 127.0.0.1).
+	cfg.Limits.Websockets, cfg.Limits.WebsocketsPerIP, cfg.Limits.HTTPConnsPerIP = 2*screens, 2*screens, 4*screens
+	h := startHallWith(b, cfg)
 	h.do(b, "POST", "/api/v1/tickets", "", map[string]any{"item": "MKT-001"})
 	if _, err := h.Controller.Act(context.Background(), ctl.ActRequest{Window: 2, Action: wire.KeyCallNext}); err != nil {
 		b.Fatal(err)

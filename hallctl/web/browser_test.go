@@ -182,7 +182,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	shot(t, k, "kiosk-home")
 	step(t, k, "browse items", chromedp.Click(chromedp.CSS("#go-take")), chromedp.WaitVisible(chromedp.CSS(`[data-item="MKT-001"]`)),
 		chromedp.SendKeys(chromedp.CSS("#search"), "社会保障"), chromedp.WaitNotPresent(chromedp.CSS(`[data-item="MKT-001"]`)))
-	step(t, k, "open the guide", chromedp.Click(chromedp.CSS(`[data-item="HR-001"]`)), chromedp.WaitVisible(chromedp.CSS("#guide-title")))
+	step(t, k, "open the guide", clickItem("HR-001"), chromedp.WaitVisible(chromedp.CSS("#guide-title")))
 	if g := text(t, k, "#guide"); !strings.Contains(g, "居民身份证原件") || !strings.Contains(g, "一楼东区") {
 		t.Errorf("guide: %q", g)
 	}
@@ -207,7 +207,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if b := text(t, k, "#card-banner"); !strings.Contains(b, "张*三") {
 		t.Errorf("card banner %q", b)
 	}
-	step(t, k, "take by card", chromedp.Click(chromedp.CSS(`[data-item="MKT-001"]`)), chromedp.WaitVisible(chromedp.CSS("#take")),
+	step(t, k, "take by card", clickItem("MKT-001"), chromedp.WaitVisible(chromedp.CSS("#take")),
 		chromedp.Click(chromedp.CSS("#take")), chromedp.WaitVisible(chromedp.CSS("#t-number")))
 	if n, it := text(t, k, "#t-number"), text(t, k, "#t-item"); n != "C001" || !strings.Contains(it, "老年人优先") {
 		t.Errorf("card ticket %q %q", n, it)
@@ -223,7 +223,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	// Hall screen and clerk console.
 	screen := tab(t, h.base+"/screen/", 1920, 1080)
 	step(t, screen, "screen online", chromedp.WaitReady(chromedp.CSS(`body[data-online="1"]`)))
-	clerk := tab(t, h.base+"/clerk/?token="+h.token(t, web.RoleClerk, 1), 1280, 800)
+	clerk := signedInTab(t, h.base+"/clerk/", h.token(t, web.RoleClerk, 1), 1280, 800)
 	step(t, clerk, "clerk online", chromedp.WaitReady(chromedp.CSS(`body[data-online="1"]`)))
 	step(t, clerk, "call next with the N key", chromedp.KeyEvent("n"), chromedp.WaitReady(chromedp.CSS(`body[data-current="A001"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#reason")))
@@ -244,14 +244,15 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	shot(t, clerk, "clerk")
 	shot(t, screen, "screen")
-	step(t, clerk, "start (S)", chromedp.KeyEvent("s"), chromedp.Poll[chromedp.Void](`document.getElementById("cur-info").textContent.includes("serving")`, chromedp.WithPollingTimeout(10*time.Second)))
-	step(t, clerk, "finish (F)", chromedp.KeyEvent("f"), chromedp.Poll[chromedp.Void](`document.getElementById("cur-number").textContent === "—"`, chromedp.WithPollingTimeout(10*time.Second)))
+	step(t, clerk, "start (S)", chromedp.KeyEvent("s"), chromedp.Poll[chromedp.Void](`document.body.dataset.ticketState === "serving"`, chromedp.WithPollingTimeout(10*time.Second)))
+	step(t, clerk, "finish (F)", chromedp.KeyEvent("f"), chromedp.Poll[chromedp.Void](`document.body.dataset.current === ""`, chromedp.WithPollingTimeout(10*time.Second)))
 	waitCmd(t, win1, wire.CmdRatingOpen, `"A001"`)
 
 	// The applicant rates at the kiosk.
 	step(t, k, "rate", chromedp.Click(chromedp.CSS("#ticket .done")), chromedp.Click(chromedp.CSS("#go-rate")),
 		chromedp.SendKeys(chromedp.CSS("#lookup-no"), "A001"), chromedp.Click(chromedp.CSS("#lookup-go")),
-		chromedp.WaitVisible(chromedp.CSS("#rate-box")), chromedp.Click(chromedp.CSS(`[data-level="5"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#rate-box")), chromedp.SendKeys(chromedp.CSS("#rate-check"), h.checkCode(t, "A001")),
+		chromedp.Click(chromedp.CSS(`[data-level="5"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#rate-done")))
 	if a, _ := h.Controller.FindTicket("A001"); !h.Controller.Rated(a.ID) {
 		t.Error("rating not recorded")
@@ -265,7 +266,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	serial := kvs[0].Key
 	step(t, k, "case lookup", chromedp.Click(chromedp.CSS("#lookup .back")), chromedp.Click(chromedp.CSS("#go-lookup")),
-		chromedp.WaitVisible(chromedp.CSS("#lookup-no")), chromedp.Click(chromedp.CSS("#lookup .keys button.wide:last-child")), chromedp.SendKeys(chromedp.CSS("#lookup-no"), h.Controller.Config().Server.PublicURL+"/c/"+serial), chromedp.Click(chromedp.CSS("#lookup-go")),
+		chromedp.WaitVisible(chromedp.CSS("#lookup-no")), chromedp.Click(chromedp.CSS("#lookup .keys button.wide:last-child")), chromedp.SendKeys(chromedp.CSS("#lookup-no"), h.Controller.Config().Server.PublicURL+"/c/"+serial+"?k="+h.Controller.CaseCheck(serial)), chromedp.Click(chromedp.CSS("#lookup-go")),
 		chromedp.WaitVisible(chromedp.CSS(`.case-status[data-status="accepted"]`)))
 	if s := text(t, k, ".case-serial"); s != serial {
 		t.Errorf("kiosk shows case %q, want %q", s, serial)
@@ -277,7 +278,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 		h.do(t, "POST", "/api/v1/tickets", "", map[string]any{"item": "HR-001"})
 	}
 	h.do(t, "POST", "/api/v1/tickets", "", map[string]any{"item": "HR-002"})
-	m := tab(t, h.base+"/manager/?token="+h.token(t, web.RoleManager, 0), 1600, 1300)
+	m := signedInTab(t, h.base+"/manager/", h.token(t, web.RoleManager, 0), 1600, 1300)
 	step(t, m, "propose", chromedp.SetValue(chromedp.CSS("#a-type"), "open"), chromedp.SetValue(chromedp.CSS("#a-window"), "3"),
 		chromedp.Click(chromedp.CSS("#a-add")), chromedp.SetValue(chromedp.CSS("#a-type"), "set_serves"),
 		chromedp.SetValue(chromedp.CSS("#a-refs"), "*"), chromedp.Click(chromedp.CSS("#a-add")),

@@ -15,10 +15,12 @@ import (
 	"github.com/servicehall/servicehall/hallctl/report"
 )
 
-// The case system's routes (docs/casesys.md, docs/reports.md): the inbound
-// case API (public GET for kiosks, HMAC-signed POST from the case system),
-// the receipt QR page /c/{serial}, and the manager's supervision alerts,
-// follow-ups, case statuses and reports.
+// The case system's routes (docs/casesys.md, docs/reports.md): the public
+// case look-up GET /api/v1/cases/{serial}?k=… and the receipt QR page
+// /c/{serial}?k=… (serial and check code, rate-limited per client, status
+// and dates only: ctl.CaseLookup), the signed status push from the case
+// system, and the manager's supervision alerts, follow-ups, cases (with
+// notes), case statuses and reports.
 
 type apiFunc func(method, path, role string, h func(w http.ResponseWriter, r *http.Request, cl Claims))
 
@@ -29,14 +31,16 @@ func (s *server) mountCases(mux *http.ServeMux, api apiFunc) {
 	if h := s.c.CaseAPI(); h != nil {
 		caseAPI = h
 	}
-	for _, rt := range []Route{{"GET", "/api/v1/cases/{serial}", ""}, {"POST", "/api/v1/cases/{serial}/status", ""}} {
-		s.routes = append(s.routes, rt)
-		mux.Handle(rt.Method+" "+rt.Path, caseAPI)
-	}
-	mux.HandleFunc("GET /c/{serial}", s.casePage)
+	s.routes = append(s.routes, Route{"POST", "/api/v1/cases/{serial}/status", ""})
+	mux.Handle("POST /api/v1/cases/{serial}/status", caseAPI)
+	s.routes = append(s.routes, Route{"GET", "/api/v1/cases/{serial}", ""})
+	mux.Handle("GET /api/v1/cases/{serial}", s.publicLimited("", "GET /api/v1/cases/{serial}", http.HandlerFunc(s.getCaseLookup)))
+	mux.Handle("GET /c/{serial}", s.publicLimited("", "GET /c/{serial}", http.HandlerFunc(s.casePage)))
+	api("GET", "/api/v1/manager/cases/{serial}", RoleManager, s.getManagerCase)
 	api("GET", "/api/v1/manager/alerts", RoleManager, s.getAlerts)
 	api("GET", "/api/v1/manager/followups", RoleManager, s.getFollowUps)
 	api("POST", "/api/v1/manager/followups/{ticket}/close", RoleManager, s.postCloseFollowUp)
+	s.mountFollowUps(api) // issue 14: the follow-up workflow (followups.go)
 	api("POST", "/api/v1/manager/cases/{serial}/status", RoleManager, s.postCaseStatus)
 	api("GET", "/api/v1/manager/reports", RoleManager, s.getReport)
 }
@@ -88,24 +92,40 @@ func (s *server) caseAlerts(ctx context.Context) []Alert {
 		case casesys.AlertNoShowRate:
 			al.Subject = a.Clerk
 			al.EN = fmt.Sprintf("%s: no-show rate %.0f%% today", a.Clerk, a.Value*100)
+		case ctl.AlertCalendar:
+			al.EN = fmt.Sprintf("the holiday calendar has no schedule for %.0f month(s) (this or next): due dates would count their public holidays as working days; upgrade hallctl or list the dates under holidays:", a.Value)
+		case "dead_letter":
+			al.EN = fmt.Sprintf("%.0f case event(s) could not be delivered to the case system, and their cases' later events wait behind them: replay or discard them (dead letters, hallctl cases dead-letters)", a.Value)
 		default:
 			al.EN = a.Message
 		}
 		out = append(out, al)
 	}
 	for _, f := range s.c.FollowUps(ctx) {
-		if f.Closed {
+		if f.Closed || f.State == casesys.FollowUpAppealAccepted {
 			continue
 		}
 		lvl, zh, en := "warn", "", ""
 		if f.Overdue {
 			lvl, zh, en = "alarm", "（已超期）", " (overdue)"
 		}
+		if f.StepDeadline != "" { // issue 14: the current step's deadline
+			zh = fmt.Sprintf("（%s，本步限 %s）%s", followUpStateZH[f.State], f.StepDeadline, zh)
+			en = fmt.Sprintf(" (%s; this step by %s)%s", f.State, f.StepDeadline, en)
+		} else if f.State == casesys.FollowUpAppealed {
+			zh, en = "（申诉待定）"+zh, " (appeal to decide)"+en
+		}
 		out = append(out, Alert{Kind: "rating", Level: lvl, Subject: f.Number,
 			ZH: fmt.Sprintf("差评：%s 号在 %d 号窗口（%s）评价 %d 分，请于 %s 前回访%s", f.Number, f.Window, f.Clerk, f.Level, f.Deadline, zh),
 			EN: fmt.Sprintf("bad rating: %s at window %d (%s) rated %d; follow up by %s%s", f.Number, f.Window, f.Clerk, f.Level, f.Deadline, en)})
 	}
 	return out
+}
+
+// followUpStateZH names the follow-up states in the alerts.
+var followUpStateZH = map[string]string{
+	casesys.FollowUpPending: "待核实", casesys.FollowUpVerified: "已核实待整改", casesys.FollowUpRectifying: "整改中待反馈",
+	casesys.FollowUpFeedback: "已反馈待办结",
 }
 
 func (s *server) getAlerts(w http.ResponseWriter, r *http.Request, _ Claims) {
@@ -182,6 +202,43 @@ func (s *server) postCaseStatus(w http.ResponseWriter, r *http.Request, cl Claim
 	writeJSON(w, 200, p)
 }
 
+// getCaseLookup is the public look-up: 404 unknown_case for an unknown
+// serial and a wrong or missing check code alike, 429 with Retry-After
+// over limits.lookups_per_min.
+func (s *server) getCaseLookup(w http.ResponseWriter, r *http.Request) {
+	p, err := s.c.CaseLookup(r.Context(), r.PathValue("serial"), r.URL.Query().Get("k"), clientIP(r))
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	if err != nil {
+		writeLookupErr(w, err)
+		return
+	}
+	writeJSON(w, 200, p)
+}
+
+func writeLookupErr(w http.ResponseWriter, err error) {
+	var re *ctl.RetryError
+	switch {
+	case errors.As(err, &re) && errors.Is(err, ctl.ErrLookupLimited):
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((re.After+time.Second-1)/time.Second))))
+		writeProblem(w, "rate_limited", "")
+	case errors.Is(err, ctl.ErrCaseNotFound):
+		writeProblem(w, "unknown_case", "")
+	default:
+		writeCaseErr(w, err)
+	}
+}
+
+// getManagerCase is a case's whole progress, notes included, for managers.
+func (s *server) getManagerCase(w http.ResponseWriter, r *http.Request, _ Claims) {
+	p, err := s.c.CaseProgress(r.Context(), r.PathValue("serial"))
+	if err != nil {
+		writeCaseErr(w, err)
+		return
+	}
+	writeJSON(w, 200, p)
+}
+
 func writeCaseErr(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ctl.ErrCasesOff):
@@ -213,6 +270,14 @@ func (s *server) getReport(w http.ResponseWriter, r *http.Request, _ Claims) {
 		writeProblem(w, "bad_report", "format must be json, csv or xlsx")
 		return
 	}
+	// headers=zh (default): the report for people (Chinese headers,
+	// minutes, percentages, totals, BOM, charts); headers=keys: the
+	// machine-readable columns of docs/reports.md.
+	headers := get("headers", "zh")
+	if headers != "zh" && headers != "keys" {
+		writeProblem(w, "bad_report", "headers must be zh or keys")
+		return
+	}
 	rows, err := s.c.Report(r.Context(), o)
 	if err != nil {
 		if errors.Is(err, report.ErrBadOpts) {
@@ -226,10 +291,18 @@ func (s *server) getReport(w http.ResponseWriter, r *http.Request, _ Claims) {
 	var buf bytes.Buffer
 	switch format {
 	case "csv":
-		err = report.WriteCSV(&buf, rows)
+		if headers == "keys" {
+			err = report.WriteCSV(&buf, rows)
+		} else {
+			err = report.WriteCSVZh(&buf, rows, o.By)
+		}
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	case "xlsx":
-		err = report.WriteXLSX(&buf, rows)
+		if headers == "keys" {
+			err = report.WriteXLSX(&buf, rows)
+		} else {
+			err = report.WriteXLSXZh(&buf, rows, o.By)
+		}
 		w.Header().Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 	default:
 		writeJSON(w, 200, reportJSON(rows))
@@ -260,6 +333,16 @@ type ReportRow struct {
 	EarlyRate    *float64 `json:"early_rate"`
 	Ratings      [5]int   `json:"ratings"`
 	Satisfaction *float64 `json:"satisfaction"`
+	// issue 14 (docs/reports.md): 好评率, 差评率, 差评整改率, 实名差评回访整改率,
+	// promised cases due in the range and 按期办结率 over them, 平均评价.
+	GoodRate         *float64 `json:"good_rate"`
+	BadRate          *float64 `json:"bad_rate"`
+	RectifyRate      *float64 `json:"rectify_rate"`
+	NamedRectifyRate *float64 `json:"named_rectify_rate"`
+	Due              int      `json:"due"`
+	DueOnTimeRate    *float64 `json:"due_on_time_rate"`
+	MeanRating       *float64 `json:"mean_rating"`
+	AppealsAccepted  int      `json:"appeals_accepted"`
 }
 
 func reportJSON(rows []report.Row) []ReportRow {
@@ -274,7 +357,9 @@ func reportJSON(rows []report.Row) []ReportRow {
 		out[i] = ReportRow{Period: r.Period, Group: r.Group, Name: r.GroupName, Tickets: r.Tickets, Served: r.Served,
 			NoShows: r.NoShows, MeanWaitS: f(r.MeanWaitS), P90WaitS: f(r.P90WaitS), MeanSvcS: f(r.MeanSvcS),
 			Completed: r.Completed, OnTimeRate: f(r.OnTimeRate()), EarlyRate: f(r.EarlyRate()), Ratings: r.Ratings,
-			Satisfaction: f(r.Satisfaction())}
+			Satisfaction: f(r.Satisfaction()), GoodRate: f(r.GoodRate()), BadRate: f(r.BadRate()), RectifyRate: f(r.RectifyRate()),
+			NamedRectifyRate: f(r.NamedRectifyRate()), Due: r.Due, DueOnTimeRate: f(r.DueOnTimeRate()), MeanRating: f(r.MeanRating()),
+			AppealsAccepted: r.AppealsAccepted}
 	}
 	return out
 }
@@ -290,35 +375,40 @@ var casePageT = template.Must(template.New("case").Funcs(template.FuncMap{
 }).Parse(`<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>办件进度 {{.P.Serial}}</title>
-<style>body{font-family:sans-serif;margin:20px;max-width:640px}td,th{padding:4px 8px;text-align:left}.st{font-size:22px;font-weight:bold}</style></head>
+<link rel="stylesheet" href="/assets/case.css"></head>
 <body><h1>{{.Hall}} · 办件进度 Case progress</h1>
 {{if .Err}}<p id="error">{{.Err}}</p>{{else}}
 <p>流水号 Serial: <b id="serial">{{.P.Serial}}</b></p>
 <p>事项 Item: {{.P.ItemName}} ({{.P.Item}})</p>
 <p>受理时间 Accepted: {{time .P.AcceptedAt .Loc}}{{if .P.Due}} · 承诺办结 Due: {{.P.Due}}{{end}}</p>
 <p class="st" id="status" data-status="{{.P.Status}}">{{zh .P.Status}} {{.P.Status}}</p>
-<table><tr><th>时间 Time</th><th>状态 Status</th><th>说明 Note</th></tr>
-{{range .P.History}}<tr><td>{{time .At $.Loc}}</td><td>{{zh .Status}} {{.Status}}</td><td>{{.Note}}</td></tr>{{end}}</table>
+<table><tr><th>时间 Time</th><th>状态 Status</th></tr>
+{{range .P.History}}<tr><td>{{time .At $.Loc}}</td><td>{{zh .Status}} {{.Status}}</td></tr>{{end}}</table>
 {{end}}</body></html>`))
 
-// casePage is the receipt QR code's target: the case's progress, no
-// personal data, readable on any phone without JavaScript.
+// casePage is the receipt QR code's target (/c/{serial}?k=…): the case's
+// status and dates, no notes and no personal data, readable on any phone
+// without JavaScript; the same look-up, check code and rate limit as the
+// public API.
 func (s *server) casePage(w http.ResponseWriter, r *http.Request) {
-	p, err := s.c.CaseProgress(r.Context(), r.PathValue("serial"))
+	p, err := s.c.CaseLookup(r.Context(), r.PathValue("serial"), r.URL.Query().Get("k"), clientIP(r))
 	cfg := s.c.Config()
 	data := map[string]any{"P": p, "Hall": cfg.Hall.Name, "Loc": cfg.Loc}
 	status := http.StatusOK
-	if err != nil {
-		status = http.StatusNotFound
-		data["Err"] = "没有这个办件 No such case"
-		if errors.Is(err, casesys.ErrBadSerial) {
-			status, data["Err"] = http.StatusBadRequest, "流水号格式不正确 Malformed serial number"
-		} else if !errors.Is(err, casesys.ErrUnknownCase) {
-			status, data["Err"] = http.StatusServiceUnavailable, "暂时无法查询 Not available"
-		}
+	var re *ctl.RetryError
+	switch {
+	case err == nil:
+	case errors.Is(err, ctl.ErrCaseNotFound):
+		status, data["Err"] = http.StatusNotFound, "没有这个办件，请核对流水号和查询码 No such case: check the serial and the check code"
+	case errors.As(err, &re) && errors.Is(err, ctl.ErrLookupLimited):
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((re.After+time.Second-1)/time.Second))))
+		status, data["Err"] = http.StatusTooManyRequests, "查询次数过多，请稍后再试 Too many look-ups: try again later"
+	default:
+		status, data["Err"] = http.StatusServiceUnavailable, "暂时无法查询 Not available"
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
 	_ = casePageT.Execute(w, data)
 }

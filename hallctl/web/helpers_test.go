@@ -14,6 +14,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/servicehall/servicehall/hallctl/app"
+	"github.com/servicehall/servicehall/hallctl/auth"
 	"github.com/servicehall/servicehall/hallctl/config"
 	"github.com/servicehall/servicehall/hallctl/ctl"
 	"github.com/servicehall/servicehall/hallctl/queue"
@@ -47,6 +48,14 @@ windows:
   - {number: 1, dept: HR, serves: ["dept:HR"], zone: east}
   - {number: 2, dept: MKT, serves: ["dept:MKT"], zone: west}
   - {number: 3, dept: HR, serves: ["dept:HR"], zone: east}
+server: {demo: true} # the test devices connect anonymously over loopback
+agents:
+  - {id: kiosk-1, kiosk: true}
+  - {id: speakers, zones: [east, west]}
+  - {id: window-1, windows: [1]}
+  - {id: window-2, windows: [2]}
+  - {id: window-3, windows: [3]}
+  - {id: fz-kiosk, kiosk: true, windows: [1]}
 `
 
 func testConfig(t testing.TB) *config.Config {
@@ -61,7 +70,8 @@ func testConfig(t testing.TB) *config.Config {
 type hall struct {
 	*app.App
 	base   string
-	secret []byte
+	secret []byte     // the hall secret (kiosks' ID-hash key)
+	keys   *auth.Keys // the token key ring
 	mux    *http.ServeMux
 }
 
@@ -104,7 +114,7 @@ func startHallWith(t testing.TB, cfg *config.Config) *hall {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &hall{App: a, base: "http://" + a.HTTPAddr(), secret: secret, mux: mux}
+	h := &hall{App: a, base: "http://" + a.HTTPAddr(), secret: secret, keys: a.Keys, mux: mux}
 	opened := map[int]bool{}
 	timeout := time.After(10 * time.Second)
 	for len(opened) < 3 {
@@ -123,9 +133,19 @@ func startHallWith(t testing.TB, cfg *config.Config) *hall {
 	return h
 }
 
+// checkCode is the check code printed on the ticket of number.
+func (h *hall) checkCode(t testing.TB, number string) string {
+	t.Helper()
+	tk, ok := h.Controller.FindTicket(number)
+	if !ok {
+		t.Fatalf("no ticket %s", number)
+	}
+	return h.Controller.TicketCode(tk.ID, tk.Number, tk.IssuedAt)
+}
+
 func (h *hall) token(t testing.TB, role string, window int) string {
 	t.Helper()
-	tok, err := web.NewToken(h.secret, web.Claims{Role: role, Window: window, Subject: role + "-test", Issued: time.Now().Unix(), Expires: time.Now().Add(time.Hour).Unix()})
+	tok, err := h.keys.Sign(web.Claims{Role: role, Window: window, Subject: role + "-test", Issued: time.Now().Unix(), Expires: time.Now().Add(time.Hour).Unix()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +192,7 @@ func (h *hall) do(t testing.TB, method, path, token string, body any) resp {
 		rd = bytes.NewReader(j)
 	}
 	req, _ := http.NewRequest(method, h.base+path, rd)
-	if rd != nil {
+	if rd != nil || (method != "GET" && method != "HEAD") {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if token != "" {

@@ -21,7 +21,7 @@ func TestBrowserKioskReprint(t *testing.T) {
 	k := tab(t, h.base+"/kiosk/?agent=kiosk-1", 1080, 1920)
 	step(t, k, "kiosk online", chromedp.WaitReady(chromedp.CSS(`body[data-online="1"]`)))
 	step(t, k, "take a ticket", chromedp.Click(chromedp.CSS("#go-take")), chromedp.WaitVisible(chromedp.CSS(`[data-item="HR-001"]`)),
-		chromedp.Click(chromedp.CSS(`[data-item="HR-001"]`)), chromedp.WaitVisible(chromedp.CSS("#take")),
+		clickItem("HR-001"), chromedp.WaitVisible(chromedp.CSS("#take")),
 		chromedp.Click(chromedp.CSS("#take")), chromedp.WaitVisible(chromedp.CSS("#t-number")))
 	number := text(t, k, "#t-number")
 	if p := text(t, k, "#t-printed"); !strings.Contains(p, "未能打印") || !strings.Contains(p, "缺纸") || strings.Contains(p, "已打印") {

@@ -23,7 +23,7 @@ import (
 // styles are served from the apps at /t/….
 func (s *server) mountTicketPage(mux *http.ServeMux) {
 	files := http.FileServerFS(s.o.Apps)
-	mux.HandleFunc("GET /t/{number}", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /t/{number}", s.publicLimited("", "GET /t/{number}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !numberRe.MatchString(r.PathValue("number")) {
 			w.Header().Set("Cache-Control", "no-cache")
 			files.ServeHTTP(w, r) // t/t.js, t/t.css
@@ -39,7 +39,7 @@ func (s *server) mountTicketPage(mux *http.ServeMux) {
 		w.Header().Set("Referrer-Policy", "no-referrer") // d stays off other sites' logs
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		_, _ = w.Write(page)
-	})
+	})))
 }
 
 // clientIP is the address failed checks are counted against: the TCP
@@ -101,6 +101,10 @@ func (s *server) getTicketPage(w http.ResponseWriter, r *http.Request, _ Claims)
 // TicketRatingRequest rates a served ticket from its page.
 type TicketRatingRequest struct {
 	Level int `json:"level"`
+	// Reasons (codes of ratings.reasons) and Comment (at most 200
+	// characters, for the manager only) are for ratings 1–2.
+	Reasons []string `json:"reasons,omitempty"`
+	Comment string   `json:"comment,omitempty"`
 }
 
 func (s *server) postTicketPageRating(w http.ResponseWriter, r *http.Request, _ Claims) {
@@ -113,10 +117,11 @@ func (s *server) postTicketPageRating(w http.ResponseWriter, r *http.Request, _ 
 		writeProblem(w, "bad_level", "")
 		return
 	}
-	rt, err := s.c.RateTicketPage(r.Context(), r.PathValue("number"), r.URL.Query().Get("d"), clientIP(r), req.Level)
+	rt, err := s.c.RateTicketPage(r.Context(), r.PathValue("number"), r.URL.Query().Get("d"), clientIP(r), req.Level,
+		ctl.RatingExtra{Reasons: req.Reasons, Comment: req.Comment})
 	if err != nil {
 		writeTicketErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, rt)
+	writeJSON(w, http.StatusCreated, rt.Public())
 }

@@ -1,105 +1,88 @@
 package web
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
-	"time"
+
+	"github.com/servicehall/servicehall/hallctl/auth"
+	"github.com/servicehall/servicehall/internal/secret"
 )
 
-// The roles of DESIGN.md. Kiosk pages need no token on the hall network;
-// a kiosk token is accepted where one is sent.
+// Bearer tokens are hallctl/auth's JWTs; these names keep the web layer's
+// vocabulary. Kiosk pages need no token on the hall network; a kiosk token
+// is accepted where one is sent.
 const (
-	RoleKiosk   = "kiosk"
-	RoleClerk   = "clerk"
-	RoleManager = "manager"
-	RoleAdmin   = "admin"
+	RoleKiosk   = auth.RoleKiosk
+	RoleClerk   = auth.RoleClerk
+	RoleManager = auth.RoleManager
+	RoleAdmin   = auth.RoleAdmin
 )
 
-// Claims is what a bearer token says.
-type Claims struct {
-	Role    string `json:"r"`
-	Window  int    `json:"w,omitempty"` // clerk tokens: the window they act for
-	Subject string `json:"s,omitempty"` // staff id shown in the audit log
-	Issued  int64  `json:"iat"`
-	Expires int64  `json:"exp"`
-}
+// Claims is what a bearer token says (auth.Claims).
+type Claims = auth.Claims
 
 // Token errors.
 var (
-	ErrBadToken     = errors.New("malformed or wrongly signed token")
-	ErrTokenExpired = errors.New("token expired")
-	ErrBadRole      = errors.New("role must be kiosk, clerk, manager or admin")
+	ErrBadToken     = auth.ErrBadToken
+	ErrTokenExpired = auth.ErrTokenExpired
+	ErrTokenRevoked = auth.ErrTokenRevoked
+	ErrBadRole      = auth.ErrBadRole
+	// ErrSessionEnded refuses the token of a signed-out staff session.
+	ErrSessionEnded = errors.New("the session was signed out")
 )
 
 // ValidRole reports whether r is a role.
-func ValidRole(r string) bool {
-	switch r {
-	case RoleKiosk, RoleClerk, RoleManager, RoleAdmin:
-		return true
-	}
-	return false
-}
+func ValidRole(r string) bool { return auth.ValidRole(r) }
 
-// NewToken signs claims with the hall secret: base64url(JSON) "." base64url(HMAC-SHA256).
-func NewToken(secret []byte, c Claims) (string, error) {
-	if !ValidRole(c.Role) {
-		return "", ErrBadRole
-	}
-	if c.Role == RoleClerk && c.Window <= 0 {
-		return "", errors.New("a clerk token needs a window (--window N)")
-	}
-	if len(secret) < 16 {
-		return "", errors.New("hall secret is shorter than 16 bytes")
-	}
-	b, _ := json.Marshal(c)
-	p := base64.RawURLEncoding.EncodeToString(b)
-	return p + "." + sign(secret, p), nil
-}
-
-func sign(secret []byte, p string) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(p))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
-// ParseToken verifies a token's signature and expiry.
-func ParseToken(secret []byte, tok string, now time.Time) (Claims, error) {
-	p, s, ok := strings.Cut(tok, ".")
-	if !ok || len(tok) > 2048 || !hmac.Equal([]byte(s), []byte(sign(secret, p))) {
-		return Claims{}, ErrBadToken
-	}
-	b, err := base64.RawURLEncoding.DecodeString(p)
+// authenticate is the web layer's one token check: the signature, claims
+// and expiry (auth.Keys.Parse), then revocation — a token whose subject
+// an admin disabled is refused with ErrTokenRevoked. Bearer headers and
+// the browser session both go through it.
+func (s *server) authenticate(tok string) (Claims, error) {
+	c, err := s.o.Keys.Parse(tok, s.c.Now())
 	if err != nil {
-		return Claims{}, ErrBadToken
+		return Claims{}, err
 	}
-	var c Claims
-	if err := json.Unmarshal(b, &c); err != nil || !ValidRole(c.Role) {
-		return Claims{}, ErrBadToken
+	if s.c.SubjectDisabled(c.Subject) {
+		s.o.Keys.Refused("revoked")
+		return Claims{}, ErrTokenRevoked
 	}
-	if c.Expires != 0 && now.Unix() >= c.Expires {
-		return Claims{}, ErrTokenExpired
+	if s.c.SessionEnded(c.Session) { // signed out (signin.go, ctl.EndSession)
+		s.o.Keys.Refused("signed_out")
+		return Claims{}, ErrSessionEnded
 	}
 	return c, nil
 }
 
+// tokenProblem is the problem code for a refused token.
+func tokenProblem(err error) string {
+	switch {
+	case errors.Is(err, ErrTokenExpired):
+		return "token_expired"
+	case errors.Is(err, ErrTokenRevoked):
+		return "token_revoked"
+	case errors.Is(err, ErrSessionEnded):
+		return "session_ended"
+	}
+	return "unauthorized"
+}
+
 // SecretFileName is the generated hall secret inside the state directory.
+// The hall secret is the ID-hash key kiosks hold (agent.secret_file); it
+// signs no token.
 const SecretFileName = "hall.secret"
 
 // LoadSecret reads the hall secret from file (server.secret_file) or, when
 // file is empty, from stateDir/hall.secret; with create, a missing
 // state-dir secret is generated (32 random bytes, hex) and written 0600.
+// A secret file that group or others can access is refused.
 func LoadSecret(file, stateDir string, create bool) ([]byte, error) {
 	if file != "" {
-		b, err := os.ReadFile(file)
+		b, err := secret.Read(file)
 		if err != nil {
 			return nil, fmt.Errorf("hall secret (server.secret_file): %w", err)
 		}
@@ -110,9 +93,12 @@ func LoadSecret(file, stateDir string, create bool) ([]byte, error) {
 		return []byte(s), nil
 	}
 	path := filepath.Join(stateDir, SecretFileName)
-	b, err := os.ReadFile(path)
+	b, err := secret.Read(path)
 	if err == nil && len(strings.TrimSpace(string(b))) >= 16 {
 		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	if errors.Is(err, secret.ErrExposed) {
+		return nil, fmt.Errorf("hall secret: %w", err)
 	}
 	if !create {
 		if err == nil {
@@ -120,15 +106,18 @@ func LoadSecret(file, stateDir string, create bool) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("hall secret %s: %w (start hallctl serve once, or set server.secret_file)", path, err)
 	}
+	if err == nil {
+		return nil, fmt.Errorf("hall secret %s is shorter than 16 bytes; remove it to make a new one", path)
+	}
 	var r [32]byte
 	if _, err := rand.Read(r[:]); err != nil {
 		return nil, err
 	}
 	s := hex.EncodeToString(r[:])
-	if err := os.MkdirAll(stateDir, 0o750); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+	if err := secret.Create(path, []byte(s+"\n")); err != nil {
+		if secret.IsExist(err) {
+			return LoadSecret(file, stateDir, false)
+		}
 		return nil, fmt.Errorf("write hall secret: %w", err)
 	}
 	return []byte(s), nil

@@ -21,9 +21,12 @@ import (
 	"net/http/pprof"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/servicehall/servicehall/hallctl/auth"
 	"github.com/servicehall/servicehall/hallctl/ctl"
 	kioskui "github.com/servicehall/servicehall/kiosk-ui"
 )
@@ -32,8 +35,9 @@ import (
 type Options struct {
 	Controller *ctl.Controller
 	Logger     *slog.Logger
-	// Secret signs bearer tokens (the hall secret).
-	Secret []byte
+	// Keys verifies bearer tokens (the controller's token key ring; never
+	// the hall secret, which kiosks hold).
+	Keys *auth.Keys
 	// Context ends the websocket streams when it is done (default:
 	// they run for the process's life).
 	Context context.Context
@@ -41,6 +45,8 @@ type Options struct {
 	MaxBody int64
 	// Apps overrides the embedded browser apps (tests); default kiosk-ui.
 	Apps fs.FS
+	// Registry gets the web layer's counters (default: none).
+	Registry prometheus.Registerer
 }
 
 // MaxBodyDefault is the request body limit.
@@ -57,6 +63,12 @@ type server struct {
 	c      *ctl.Controller
 	log    *slog.Logger
 	routes []Route
+	rl     *rateLimits   // per-client limits (ratelimit.go)
+	snap   snapshotCache // the encoded /snapshot for staff (snapshot.go)
+	// pubSnap is the encoded /snapshot for everyone else.
+	pubSnap snapshotCache
+	ws      *streamGate // stream_limit.go
+	staff   *staffAuth  // staff sign-in: signin.go
 }
 
 // Handler is the mounted web layer.
@@ -73,8 +85,8 @@ func Mount(mux *http.ServeMux, o Options) (*Handler, error) {
 	if o.Controller == nil {
 		return nil, errors.New("web: no controller")
 	}
-	if len(o.Secret) < 16 {
-		return nil, errors.New("web: hall secret shorter than 16 bytes")
+	if o.Keys == nil {
+		return nil, errors.New("web: no token key ring")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -89,6 +101,16 @@ func Mount(mux *http.ServeMux, o Options) (*Handler, error) {
 		o.Apps = kioskui.Apps()
 	}
 	s := &server{o: o, c: o.Controller, log: o.Logger.With("part", "web")}
+	s.snap.pace = rate.NewLimiter(snapshotBuildsPerS, snapshotBuildBurst)
+	s.pubSnap.pace = rate.NewLimiter(snapshotBuildsPerS, snapshotBuildBurst)
+	if o.Registry != nil {
+		o.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hallctl_snapshot_builds_paced_total",
+			Help: "Public snapshot builds that waited for the build pace (2 a second) because the hall's state changed faster."},
+			func() float64 { return float64(s.snap.paced.Load() + s.pubSnap.paced.Load()) }))
+	}
+	s.rl = newRateLimits(o.Controller)
+	s.ws = newStreamGate(s, o.Registry)
+	o.Controller.WrapHTTP(newGuard(s, o.Registry).wrap) // security headers, cross-site checks: headers.go
 
 	api := func(method, path, role string, h func(w http.ResponseWriter, r *http.Request, cl Claims)) {
 		s.routes = append(s.routes, Route{Method: method, Path: path, Role: role})
@@ -105,6 +127,8 @@ func Mount(mux *http.ServeMux, o Options) (*Handler, error) {
 	api("GET", "/api/v1/t/{number}", "", s.getTicketPage)
 	api("POST", "/api/v1/t/{number}/rating", "", s.postTicketPageRating)
 	api("GET", "/api/v1/stream", "", s.stream)
+	api("POST", "/api/v1/kiosk/card-session", "", s.postCardSession) // cards.go
+	api("GET", "/api/v1/kiosk/cards", "", s.cardStream)
 	api("GET", "/api/v1/whoami", "any", s.whoami)
 	api("GET", "/api/v1/windows/{window}", RoleClerk, s.getWindow)
 	api("POST", "/api/v1/windows/{window}/actions", RoleClerk, s.postAction)
@@ -112,13 +136,23 @@ func Mount(mux *http.ServeMux, o Options) (*Handler, error) {
 	api("POST", "/api/v1/manager/preview", RoleManager, s.postPreview)
 	api("POST", "/api/v1/manager/actions", RoleManager, s.postManage)
 	api("GET", "/api/v1/manager/audit", RoleManager, s.getAudit)
+	api("GET", "/api/v1/manager/dead-letters", RoleManager, s.getDeadLetters) // deadletters.go
+	api("GET", "/api/v1/manager/dead-letters/{key}", RoleManager, s.getDeadLetter)
+	api("POST", "/api/v1/manager/dead-letters/replay", RoleManager, s.replayDeadLetter)
+	api("POST", "/api/v1/manager/dead-letters/{key}/replay", RoleManager, s.replayDeadLetter)
+	api("POST", "/api/v1/manager/dead-letters/{key}/discard", RoleManager, s.discardDeadLetter)
 	api("GET", "/api/v1/manager/devices", RoleManager, s.getDevices)
 	api("PUT", "/api/v1/manager/notice", RoleManager, s.putNotice)
 	api("POST", "/api/v1/manager/appointments", RoleManager, s.postAppointment)
+	s.mountSession(api)
+	s.mountRecommend(api) // issue 11: recommendations (recommend.go)
 	s.mountCases(mux, api)
+	s.mountSubjects(api)
 	s.mountAppointments(mux, api)
 	s.mountPprof(mux)
 	s.mountTicketPage(mux)
+	s.mountManagerConsole(api) // issue 11, manager console: series.go
+	s.mountKioskVoice(api)     // issue 11: kiosk voice guidance (kiosk_voice.go)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { writeProblem(w, "not_found", r.Method+" "+r.URL.Path) })
 
 	files := http.FileServerFS(o.Apps)
@@ -148,23 +182,25 @@ func (s *server) wrap(role string, h func(http.ResponseWriter, *http.Request, Cl
 			}
 		}()
 		var cl Claims
-		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-			c, err := ParseToken(s.o.Secret, strings.TrimSpace(tok), s.c.Now())
+		if tok, ok := requestToken(r); ok { // bearer header or session cookie (session.go)
+			c, err := s.verifyToken(tok)
 			switch {
 			case err == nil:
 				cl = c
 			case role == "":
 				// A bad token on a public route is ignored.
-			case errors.Is(err, ErrTokenExpired):
-				writeProblem(w, "token_expired", "")
-				return
 			default:
-				writeProblem(w, "unauthorized", "")
+				writeProblem(w, tokenProblem(err), "")
 				return
 			}
 		}
 		if role != "" && cl.Role == "" {
 			writeProblem(w, "unauthorized", "")
+			return
+		}
+		// Public routes: the per-client limit (ratelimit.go), which staff
+		// tokens, accountable by subject and revocable, do not spend.
+		if role == "" && !staffRole(cl.Role) && !s.allowPublic(w, r) {
 			return
 		}
 		switch role {
@@ -220,13 +256,13 @@ func (s *server) decode(r *http.Request, v any) error {
 	return nil
 }
 
-func (s *server) whoami(w http.ResponseWriter, _ *http.Request, cl Claims) {
+func (s *server) whoami(w http.ResponseWriter, _ *http.Request, cl Claims) { // name: the staff display name (signin.go)
 	if cl.Role == "" {
 		writeProblem(w, "unauthorized", "")
 		return
 	}
 	writeJSON(w, 200, map[string]any{"role": cl.Role, "window": cl.Window, "subject": cl.Subject,
-		"expires": time.Unix(cl.Expires, 0).UTC()})
+		"name": s.c.Config().StaffName(cl.Subject), "expires": time.Unix(cl.Expires, 0).UTC()})
 }
 
 // windowParam reads {window} and checks the clerk token is bound to it.

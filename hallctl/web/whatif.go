@@ -102,7 +102,7 @@ func (s *server) managerHall() ManagerHall {
 	f := s.c.ManagerFloor()
 	h := ManagerHall{At: f.At, Items: f.Items, Windows: f.Windows, Alerts: f.Alerts, Devices: s.devices(), Ratings: f.Ratings}
 	for _, d := range h.Devices {
-		if d.State != "online" && d.State != "unknown" {
+		if d.State != "online" && d.State != "unknown" && d.State != "refused" { // refused: a supervision alert
 			h.Alerts = append(h.Alerts, Alert{Kind: "device", Level: "alarm", Subject: d.Agent + "/" + d.Device,
 				ZH: fmt.Sprintf("设备 %s/%s（%s）状态：%s %s", d.Agent, d.Device, d.Kind, d.State, d.Code),
 				EN: fmt.Sprintf("device %s/%s (%s) is %s %s", d.Agent, d.Device, d.Kind, d.State, d.Code)})

@@ -12,7 +12,7 @@ import (
 )
 
 // StreamMsg is one websocket message: a hall event, a kiosk's ID card
-// (sent only to that kiosk's stream), or "hello"/"lagged" control
+// (only on its card session's socket, cards.go), or "hello"/"lagged" control
 // messages. On "lagged" the client reloads its snapshot (the server then
 // closes the connection; the client reconnects).
 type StreamMsg struct {
@@ -33,37 +33,41 @@ type StreamMsg struct {
 
 // Stream tuning.
 const (
-	streamBuffer = 256              // events a connection may fall behind
-	writeWait    = 5 * time.Second  // a write slower than this drops the client
-	pingEvery    = 20 * time.Second // keeps proxies and dead peers honest
+	streamBuffer = 512 // events a connection may fall behind
+	// streamFlushWait is how long a stream gathers events after the first
+	// one before it writes them (invisible on a screen; a burst of a busy
+	// hall then costs one write), and streamBatchMax how many at most.
+	streamFlushWait = 20 * time.Millisecond
+	streamBatchMax  = 512
+	writeWait       = 5 * time.Second  // a write slower than this drops the client
+	pingEvery       = 20 * time.Second // keeps proxies and dead peers honest
 )
 
-var upgrader = websocket.Upgrader{
-	ReadBufferSize:  1024,
-	WriteBufferSize: 4096,
-	// The apps are served from the same origin; kiosks and screens on the
-	// hall network may also be opened from file or another host.
-	CheckOrigin: func(*http.Request) bool { return true },
+// upgrader answers the stream's handshake. Origin: the apps are served
+// from the hall's own origin; a page of another site is refused (gate's
+// checkOrigin, stream_limit.go), a client without Origin is not a
+// browser and is allowed.
+func (s *server) upgrader() *websocket.Upgrader {
+	return &websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 4096, CheckOrigin: s.ws.checkOrigin}
 }
 
-func (s *server) stream(w http.ResponseWriter, r *http.Request, _ Claims) {
+func (s *server) stream(w http.ResponseWriter, r *http.Request, cl Claims) {
 	if !websocket.IsWebSocketUpgrade(r) {
 		writeProblem(w, "bad_request", "this is a websocket endpoint")
 		return
 	}
-	agent := r.URL.Query().Get("agent")
+	release, ok := s.ws.admit(w, r, cl)
+	if !ok {
+		return
+	}
 	// Subscribe before the handshake completes, so that nothing published
 	// after the client sees "open" is missed.
 	sub := s.c.Subscribe(streamBuffer)
-	var cards <-chan ctl.CardEvent
-	stopCards := func() {}
-	if agent != "" {
-		cards, stopCards = s.c.CardsOf(agent, 4)
-	}
-	conn, err := upgrader.Upgrade(w, r, nil)
+	hj := &batchHijacker{ResponseWriter: w}
+	conn, err := s.upgrader().Upgrade(hj, r, nil)
 	if err != nil {
+		release()
 		sub.Close()
-		stopCards()
 		return // Upgrade answered already
 	}
 	done := make(chan struct{})
@@ -83,13 +87,31 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, _ Claims) {
 	go func() {
 		defer func() {
 			sub.Close()
-			stopCards()
 			_ = conn.Close()
+			<-done // the reader ends once the connection is closed
+			release()
 		}()
 		send := func(m StreamMsg) bool {
 			b, _ := json.Marshal(m)
 			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
 			return conn.WriteMessage(websocket.TextMessage, b) == nil
+		}
+		// An event is encoded and framed once for all the streams
+		// (ctl.HallEvent.Shared), not once per stream.
+		sendEvent := func(ev ctl.HallEvent) bool {
+			pm, _ := ev.Shared.Do(func() any {
+				b, _ := json.Marshal(s.toMsg(ev))
+				pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
+				if err != nil {
+					return nil
+				}
+				return pm
+			}).(*websocket.PreparedMessage)
+			if pm == nil {
+				return false
+			}
+			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
+			return conn.WritePreparedMessage(pm) == nil
 		}
 		if !send(StreamMsg{Kind: "hello", At: s.c.Now(), Hall: s.c.Config().Hall.ID}) {
 			return
@@ -104,18 +126,44 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, _ Claims) {
 				_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server stopping"), time.Now().Add(time.Second))
 				return
 			case ev := <-sub.C:
+				// This event and those that follow within streamFlushWait
+				// go to the socket in one write (wsbatch.go): in a busy
+				// hall a burst costs each stream one wake-up and one
+				// system call, not one per event.
+				hj.conn.begin()
+				if !sendEvent(ev) {
+					return
+				}
+				wait := time.NewTimer(streamFlushWait)
+				select {
+				case <-wait.C:
+				case <-done:
+					wait.Stop()
+					return
+				case <-s.o.Context.Done():
+					wait.Stop()
+					_ = hj.conn.flush()
+					return
+				}
+				for n, more := 1, true; more && n < streamBatchMax; n++ {
+					select {
+					case ev = <-sub.C:
+						if !sendEvent(ev) {
+							return
+						}
+					default:
+						more = false
+					}
+				}
 				if sub.Lagged() {
 					// Too slow: tell it, and drop it rather than slow the hall.
 					send(StreamMsg{Kind: "lagged", At: s.c.Now()})
+					_ = hj.conn.flush()
 					_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too slow"), time.Now().Add(time.Second))
 					return
 				}
-				if !send(s.toMsg(ev)) {
-					return
-				}
-			case ce := <-cards:
-				c := ce
-				if !send(StreamMsg{Kind: "card", At: c.At, Agent: c.Agent, Device: c.Device, Card: &c}) {
+				_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
+				if hj.conn.flush() != nil {
 					return
 				}
 			case <-ping.C:
@@ -132,9 +180,15 @@ func (s *server) toMsg(ev ctl.HallEvent) StreamMsg {
 	if ev.Status != nil {
 		m.Status = ev.Status
 	}
+	if ev.Rating != nil && ev.Rating.Clerk != "" {
+		rt := *ev.Rating
+		rt.Clerk = "" // the public stream does not say who served (staff sign-in, signin.go)
+		m.Rating = &rt
+	}
 	if ev.Queue != nil {
 		q := *ev.Queue
 		q.Person = "" // the keyed hash stays on the server
+		q.Clerk = ""  // nor which staff id acted
 		m.Queue = &q
 		if q.Type == queue.EvCalled || q.Type == queue.EvRecalled {
 			call := s.c.CallOf(q)
