@@ -12,8 +12,8 @@
   const EVERY = 5000;          // polling while the ticket is live
   let etag = "", timer = 0, delay = EVERY, last = null, stopped = false;
 
-  const esc = (s) => String(s == null ? "" : s).replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-  const hhmm = (t) => new Date(t).toLocaleTimeString("zh-CN", { hour12: false, hour: "2-digit", minute: "2-digit" });
+  const hhmm = (t) => SH.time(t, { hour: "2-digit", minute: "2-digit" }); // the hall's zone (common.js)
+  SH.hallZone();
   const mins = (s) => Math.max(1, Math.round((s || 0) / 60));
 
   function ready() { document.body.dataset.ready = "1"; }
@@ -32,15 +32,14 @@
   }
 
   function waitText(p) {
-    if (p.wait_p90_s <= 0) return "即将叫到您，请留意叫号";
+    if (p.wait_p90_s < 0 || p.wait_p50_s < 0) return "暂时无法估算等候时间，请留意叫号屏和广播"; // -1: no window can serve it now
+    if (p.wait_p90_s === 0) return "即将叫到您，请留意叫号";
     const a = mins(p.wait_p50_s), b = Math.max(a, mins(p.wait_p90_s));
     return a === b ? `预计还需等候约 ${a} 分钟` : `预计还需等候约 ${a}–${b} 分钟`;
   }
 
   function where(p) {
-    const parts = [];
-    if (p.location) parts.push(esc(p.location));
-    return parts.length ? `<p class="muted">位置：${parts.join(" ")}</p>` : "";
+    return p.location ? SH.html`<p class="muted">位置：${p.location}</p>` : "";
   }
 
   function render(p) {
@@ -51,41 +50,40 @@
     $("num").textContent = p.number;
     $("item").textContent = p.item_name || "";
     $("issued").textContent = "取号时间 " + (p.issued_local || hhmm(p.issued_at));
-    $("updated").textContent = "更新于 " + new Date().toLocaleTimeString("zh-CN", { hour12: false }) + (live(p) ? " · 每 5 秒自动刷新" : "");
+    $("updated").textContent = "更新于 " + SH.time(new Date()) + (live(p) ? " · 每 5 秒自动刷新" : "");
     const st = $("status");
     st.className = "card";
-    let h = "";
+    let h;
     switch (p.state) {
       case "waiting":
-        h = `<p class="state">等候中</p>
+        h = SH.html`<p class="state">等候中</p>
           <p class="big" id="ahead">前面还有<b>${p.ahead}</b>人</p>
-          <p id="eta">${waitText(p)}</p>` +
-          (p.no_shows > 0 ? `<p class="muted">您曾过号，已重新排队，请留意叫号。</p>` : "") +
-          `<p class="muted">等候时间为估算，请以大厅叫号屏和广播为准。叫到您的号码时本页会提示。</p>`;
+          <p id="eta">${waitText(p)}</p>${p.no_shows > 0 ? SH.html`<p class="muted">您曾过号，已重新排队，请留意叫号。</p>` : ""}
+          <p class="muted">等候时间为估算，请以大厅叫号屏和广播为准。叫到您的号码时本页会提示。</p>`;
         break;
       case "called":
         st.classList.add("call");
-        h = `<p class="state">请到窗口办理</p>
-          <p class="big" id="window">请到<b>${p.window}</b>号窗口</p>` + where(p) +
-          `<p class="muted">过号未到需重新排队，请尽快前往。</p>`;
+        h = SH.html`<p class="state">请到窗口办理</p>
+          <p class="big" id="window">请到<b>${p.window}</b>号窗口</p>${where(p)}
+          <p class="muted">过号未到需重新排队，请尽快前往。</p>`;
         break;
       case "serving":
-        h = `<p class="state">办理中</p><p class="big" id="window">正在<b>${p.window}</b>号窗口办理</p>`;
+        h = SH.html`<p class="state">办理中</p><p class="big" id="window">正在<b>${p.window}</b>号窗口办理</p>`;
         break;
       case "finished":
         st.classList.add("done");
-        h = `<p class="state">已办结</p><p>感谢您的耐心等候。</p>`;
+        h = SH.html`<p class="state">已办结</p><p>感谢您的耐心等候。</p>`;
         break;
       case "voided":
-        h = `<p class="state">已过号作废</p><p>该号码叫号时未到，已作废。如需办理，请重新取号。</p>`;
+        h = SH.html`<p class="state">已过号作废</p><p>该号码叫号时未到，已作废。如需办理，请重新取号。</p>`;
         break;
       case "cancelled":
-        h = `<p class="state">已取消</p><p>该号码已取消。如需办理，请重新取号。</p>`;
+        h = SH.html`<p class="state">已取消</p><p>该号码已取消。如需办理，请重新取号。</p>`;
         break;
       default:
-        h = `<p class="state">${esc(p.state)}</p>`;
+        h = SH.html`<p class="state">${p.state}</p>`;
     }
-    st.innerHTML = h;
+    st.innerHTML = SH.html`${h}`; // h is an SH.html result; anything else would be escaped
     $("rate").classList.toggle("hidden", !p.rating_open);
     $("thanks").classList.toggle("hidden", !p.rated);
     if (p.state === "called" && navigator.vibrate) { try { navigator.vibrate([300, 150, 300]); } catch (_) {} }
@@ -113,7 +111,7 @@
     online(true);
     delay = EVERY;
     if (r.status === 304) {
-      $("updated").textContent = "更新于 " + new Date().toLocaleTimeString("zh-CN", { hour12: false }) + " · 每 5 秒自动刷新";
+      $("updated").textContent = "更新于 " + SH.time(new Date()) + " · 每 5 秒自动刷新";
       schedule(EVERY);
       return;
     }
@@ -137,13 +135,31 @@
     if (live(body)) schedule(EVERY);
   }
 
-  async function rate(level) {
+  // A 差评 (levels 1–2) asks why first: the hall's reasons (the page's
+  // rating_reasons) and an optional comment for the manager only.
+  let pending = 0;
+  function pick(level) {
+    const reasons = (last && last.rating_reasons) || [];
+    if (level > 2) { rate(level); return; }
+    pending = level;
+    $("reason-list").replaceChildren(...reasons.map(r => {
+      const b = document.createElement("button");
+      b.type = "button"; b.className = "reason"; b.dataset.code = r.code; b.setAttribute("aria-pressed", "false");
+      b.textContent = r.zh;
+      b.onclick = () => b.setAttribute("aria-pressed", b.getAttribute("aria-pressed") === "true" ? "false" : "true");
+      return b;
+    }));
+    document.querySelectorAll("#rate [data-level]").forEach(b => b.classList.toggle("chosen", Number(b.dataset.level) === level));
+    $("reasons").classList.remove("hidden");
+  }
+
+  async function rate(level, reasons, comment) {
     const btns = document.querySelectorAll("#rate button");
     btns.forEach(b => b.disabled = true);
     $("rate-msg").textContent = "";
     let r, body = null;
     try {
-      r = await fetch(api + "/rating" + qs, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ level }) });
+      r = await fetch(api + "/rating" + qs, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(Object.assign({ level }, reasons && reasons.length ? { reasons } : {}, comment ? { comment } : {})) });
       try { body = await r.json(); } catch (_) {}
     } catch (_) {
       $("rate-msg").textContent = "网络连接中断，请稍后再试。";
@@ -161,7 +177,11 @@
     btns.forEach(b => b.disabled = false);
   }
 
-  document.querySelectorAll("#rate button").forEach(b => b.addEventListener("click", () => rate(Number(b.dataset.level))));
+  document.querySelectorAll("#rate [data-level]").forEach(b => b.addEventListener("click", () => pick(Number(b.dataset.level))));
+  $("reasons-send").addEventListener("click", () => {
+    const codes = [...document.querySelectorAll("#reason-list [aria-pressed=true]")].map(b => b.dataset.code);
+    if (pending) rate(pending, codes, $("comment").value.trim().slice(0, 200));
+  });
   document.addEventListener("visibilitychange", () => { if (!document.hidden && !stopped && (!last || live(last))) poll(); });
   window.addEventListener("online", () => { if (!stopped) poll(); });
 
