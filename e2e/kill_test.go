@@ -103,7 +103,11 @@ items:
   - {code: HR-001, name: 社保卡, dept: HR, prefix: A, service_s: 240}
 windows:
   - {number: 1, dept: HR, serves: ["*"], zone: east}
-server: {state_dir: %s}
+server: {demo: true, state_dir: %s} # anonymous loopback test agents
+agents:
+  - {id: kiosk-1, kiosk: true}
+  - {id: window-1, windows: [1]}
+  - {id: speakers, zones: [east]}
 `
 
 // kill -9 of hallctl during 20 concurrent HTTP issuers and a window that

@@ -25,6 +25,12 @@ items:
   - {code: HR-001, name: 社保卡, dept: HR, prefix: A, service_s: 240}
 windows:
   - {number: 1, dept: HR, serves: ["*"], zone: east}
+server: {demo: true} # the test agents connect anonymously over loopback
+limits: {tickets_per_client_per_min: 100000} # a hundred presses on one dispenser, by design
+agents:
+  - {id: kiosk-1, kiosk: true}
+  - {id: window-1, windows: [1]}
+  - {id: speakers, zones: [east]}
 `
 
 func quiet() *slog.Logger {
@@ -275,7 +281,14 @@ func waitMetric(t *testing.T, c *controller, want string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("metrics never showed %s", want)
+			name, _, _ := strings.Cut(want, "{")
+			var have []string
+			for _, l := range strings.Split(body, "\n") {
+				if strings.HasPrefix(l, name) {
+					have = append(have, l)
+				}
+			}
+			t.Fatalf("metrics never showed %s; they show:\n%s", want, strings.Join(have, "\n"))
 		}
 		time.Sleep(50 * time.Millisecond) // polling a running server's endpoint
 	}
