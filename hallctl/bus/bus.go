@@ -69,6 +69,9 @@ type Options struct {
 	// OnStatus, when set, is told every device status change (on the MQTT
 	// router goroutine: it must not block).
 	OnStatus func(agent, dev string, s wire.DevStatusMsg)
+	// OnCtlOffline, when set, is told when ctl/status says offline while
+	// the bus is connected (on the router goroutine: must not block).
+	OnCtlOffline func()
 	// OnInfo, when set, is told every agent birth (info) that changed the
 	// registry, so the controller can keep the registry durable and seed it
 	// with Load at the next start (on the router goroutine: must not block).

@@ -132,6 +132,14 @@ func (b *Bus) onMessage(_ mqtt.Client, m mqtt.Message) {
 		if b.o.OnStatus != nil {
 			b.o.OnStatus(t.Agent, t.Device, s)
 		}
+	case wire.KindCtlStatus:
+		// The controller's own status: "offline" while it is connected is
+		// a stale Last Will (a deposed leader's connection dropped after
+		// this one took over the session), which OnCtlOffline answers. A
+		// retained copy sent at subscription is the last run's goodbye.
+		if string(p) == string(wire.Offline) && !m.Retained() && b.o.OnCtlOffline != nil {
+			b.o.OnCtlOffline()
+		}
 	case wire.KindReported:
 		if len(p) == 0 {
 			return

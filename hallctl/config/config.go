@@ -242,6 +242,21 @@ type Server struct {
 	// later; public_url then defaults to https://<http_addr>. The
 	// addresses keep their defaults (tls.go, docs/security.md "TLS").
 	TLS *ServerTLS `yaml:"tls,omitempty"`
+	// Failover, when set, makes this controller one of an active/standby
+	// set sharing server.store (PostgreSQL) and an external broker: one
+	// leads the hall, the others answer HTTP 503 until they take over
+	// (docs/failover.md).
+	Failover *Failover `yaml:"failover,omitempty"`
+}
+
+// Failover configures active/standby controllers (server.failover).
+type Failover struct {
+	// LeaseS is the leadership lease in seconds (default 3): a dead
+	// leader's standby takes over within about this long.
+	LeaseS float64 `yaml:"lease_s,omitempty"`
+	// Node names this controller in the lease and in logs; default the
+	// host name.
+	Node string `yaml:"node,omitempty"`
 }
 
 // User is one MQTT credential. Password is a bcrypt hash or, with

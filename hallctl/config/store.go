@@ -9,6 +9,14 @@ import (
 // (postgres://user@host:port/database?sslmode=…). The value is never
 // repeated in a message: it may hold a password.
 func (c *Config) storeProblems(add func(key, format string, a ...any)) {
+	if f := c.Server.Failover; f != nil {
+		switch {
+		case c.Server.Store == "":
+			add("server.failover", "needs server.store: active and standby controllers share a PostgreSQL event log")
+		case f.LeaseS != 0 && (f.LeaseS < 1 || f.LeaseS > 60):
+			add("server.failover.lease_s", "%v: want 1 to 60 seconds (default 3)", f.LeaseS)
+		}
+	}
 	dsn := c.Server.Store
 	if dsn == "" {
 		return

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 
 	"github.com/servicehall/servicehall/hallctl/bus"
 	"github.com/servicehall/servicehall/hallctl/config"
+	"github.com/servicehall/servicehall/hallctl/store"
 	"github.com/servicehall/servicehall/internal/mqtturl"
 	"github.com/servicehall/servicehall/wire"
 )
@@ -41,6 +43,11 @@ type Options struct {
 	BrokerURL string
 	// Username/Password authenticate the controller at the broker.
 	Username, Password string
+	// Leadership, when set (server.failover), is this controller's lease
+	// of the hall: Check runs before every (re)connect publishes anything
+	// and Run beside the rest; either failing stops the controller, which
+	// then publishes nothing more (another controller leads).
+	Leadership Leadership
 	// HTTPAddr is where /healthz and /metrics listen ("" = no HTTP).
 	HTTPAddr string
 	// HTTPTLS, when set, makes HTTP HTTPS only (server.tls).
@@ -85,6 +92,7 @@ type Controller struct {
 	client  mqtt.Client
 	metrics *metrics
 	httpLn  net.Listener
+	closing atomic.Bool                     // Run is saying offline on its way out
 	httpMW  func(http.Handler) http.Handler // WrapHTTP
 
 	store Store
@@ -197,6 +205,13 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 			c.feed.publish(HallEvent{Kind: "device", Type: s.State, At: c.clock.Now(), Agent: agent, Device: dev, Status: &s})
 		},
 		OnInfo: c.rememberInfo,
+		OnCtlOffline: func() {
+			if c.closing.Load() || c.failure() != nil || c.client == nil || !c.client.IsConnectionOpen() {
+				return
+			}
+			c.log.Warn("ctl/status said offline while this controller is connected (a stale Last Will); saying online again")
+			c.client.Publish(wire.CtlStatus(c.cfg.Hall.ID), 1, true, wire.Online)
+		},
 		OnOutcome: func(id string, ack wire.AckMsg, err error) {
 			c.hand(func(ctx context.Context) { c.onCommandOutcome(ctx, id, ack, err) })
 		},
@@ -221,6 +236,14 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 		c.httpLn = ln
 	}
 	return c, nil
+}
+
+// Leadership is a held lease of the hall (hallctl/leader.Lease).
+type Leadership interface {
+	// Check returns an error once the lease is another controller's.
+	Check(ctx context.Context) error
+	// Run keeps the lease until ctx ends (nil) or it is lost (an error).
+	Run(ctx context.Context) error
 }
 
 // Bus exposes the device bus (registry, commands) to other parts.
@@ -275,6 +298,14 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	busOnConnect := c.bus.ConnectHandler()
 	opts.SetOnConnectHandler(func(cl mqtt.Client) {
+		if l := c.o.Leadership; l != nil {
+			// A deposed leader that wakes up (SIGSTOP, a stalled VM) must
+			// not say online or re-publish stale displays over the leader's.
+			if err := l.Check(ctx); err != nil {
+				c.fatal(fmt.Errorf("connected to the broker but not leading: %w", err))
+				return
+			}
+		}
 		busOnConnect(cl)
 		cl.Publish(status, 1, true, wire.Online)
 		c.republishDisplays(ctx)
@@ -317,6 +348,15 @@ func (c *Controller) Run(ctx context.Context) error {
 	// and Run returns its error (hallctl serve exits non-zero).
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.bus.Run(gctx) })
+	if l := c.o.Leadership; l != nil {
+		g.Go(func() error {
+			if err := l.Run(gctx); err != nil {
+				c.fatal(err)
+				return err
+			}
+			return nil
+		})
+	}
 	g.Go(func() error { c.runSchedule(gctx); return nil })
 	g.Go(func() error { c.runLeases(gctx); return nil })
 	g.Go(func() error { return c.watchStore(gctx) })
@@ -372,7 +412,9 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.log.Warn("snapshot at shutdown", "err", serr)
 		}
 	}
-	if c.client.IsConnected() {
+	c.closing.Store(true)
+	if c.client.IsConnected() && !errors.Is(err, store.ErrFenced) {
+		// Not when fenced: the hall's status is the new leader's to say.
 		t := c.client.Publish(status, 1, true, wire.Offline)
 		t.WaitTimeout(2 * time.Second)
 	}
