@@ -63,6 +63,9 @@ type App struct {
 	tls       bool
 	log       *slog.Logger
 	clock     clockwork.Clock
+	// failover is this controller's lease in an active/standby set
+	// (server.failover); nil otherwise.
+	failover *failover
 	// enrolment is what the embedded broker admits from the config and
 	// the enrolment file (hallctl agent add/revoke); see enrol.go.
 	enrolment *enrolment
@@ -99,7 +102,16 @@ func Start(ctx context.Context, o Options) (a *App, err error) {
 	if err := os.MkdirAll(o.StateDir, 0o750); err != nil {
 		return a, fmt.Errorf("state dir: %w", err)
 	}
-	if a.Store, err = openStore(ctx, cfg, o); err != nil {
+	var epoch int64
+	if cfg.Server.Failover != nil {
+		// Active/standby: wait to lead, then open the log fenced by the
+		// lease (failover.go).
+		if a.failover, err = awaitLeadership(ctx, cfg, o); err != nil {
+			return a, err
+		}
+		epoch = a.failover.lease.Epoch()
+	}
+	if a.Store, err = openStore(ctx, cfg, o, epoch); err != nil {
 		return a, err
 	}
 	a.Registry.MustRegister(a.Store.Collector())
@@ -185,7 +197,7 @@ func Start(ctx context.Context, o Options) (a *App, err error) {
 		Config: cfg, Logger: o.Logger, Clock: o.Clock,
 		BrokerURL: a.brokerURL, Username: o.Username, Password: o.Password,
 		HTTPAddr: o.HTTPAddr, HTTPTLS: tl.httpConfig(), MQTTTLS: mqttTLS, Store: a.Store, Registry: a.Registry, Mux: o.Mux,
-		TicketKey: ticketKey, CaseKey: caseKey,
+		TicketKey: ticketKey, CaseKey: caseKey, Leadership: a.leadership(),
 	})
 	if err != nil {
 		return a, err
@@ -207,8 +219,8 @@ func Start(ctx context.Context, o Options) (a *App, err error) {
 // openStore opens the event log: PostgreSQL when server.store is set,
 // else SQLite in the state dir (the state dir still holds keys and
 // secrets either way).
-func openStore(ctx context.Context, cfg *config.Config, o Options) (store.EventLog, error) {
-	so := store.Options{Logger: o.Logger.With("part", "store"), Clock: o.Clock, Hall: cfg.Hall.ID}
+func openStore(ctx context.Context, cfg *config.Config, o Options, epoch int64) (store.EventLog, error) {
+	so := store.Options{Logger: o.Logger.With("part", "store"), Clock: o.Clock, Hall: cfg.Hall.ID, Epoch: epoch}
 	if cfg.Server.Store != "" {
 		pg, err := store.OpenPostgres(ctx, cfg.Server.Store, so)
 		if err != nil {
@@ -228,6 +240,23 @@ func openStore(ctx context.Context, cfg *config.Config, o Options) (store.EventL
 		return nil, fmt.Errorf("open event log (%s free in %s): %w", humanFree(o.StateDir), o.StateDir, err)
 	}
 	return l, nil
+}
+
+// leadership is the lease the controller keeps, nil without failover.
+func (a *App) leadership() ctl.Leadership {
+	if a.failover == nil {
+		return nil
+	}
+	return a.failover.lease
+}
+
+// Leading reports the lease's epoch and holder in an active/standby set
+// (0 and "" without server.failover).
+func (a *App) Leading() (epoch int64, holder string) {
+	if a.failover == nil {
+		return 0, ""
+	}
+	return a.failover.lease.Epoch(), a.failover.lease.Holder()
 }
 
 // TLS reports whether server.tls is on: the embedded broker speaks MQTT
@@ -266,6 +295,7 @@ func (a *App) Close() error {
 	if a.Store != nil {
 		errs = append(errs, a.Store.Close())
 	}
+	a.failover.close()
 	return errors.Join(errs...)
 }
 

@@ -237,12 +237,22 @@ func runServe(ctx context.Context, e *env, args []string) int {
 		}
 		o.Password = strings.TrimSpace(string(b))
 	}
+	if cfg.Server.Failover != nil {
+		fmt.Fprintf(e.stdout, "failover      waiting to lead hall %s (HTTP answers 503 until then)\n", cfg.Hall.ID)
+	}
 	a, err := app.Start(ctx, o)
 	if err != nil {
+		if cfg.Server.Failover != nil && ctx.Err() != nil {
+			fmt.Fprintln(e.stdout, "stopped while standing by")
+			return 0
+		}
 		fmt.Fprintln(e.stderr, "hallctl:", err)
 		return 1
 	}
 	defer a.Close()
+	if epoch, holder := a.Leading(); epoch > 0 {
+		fmt.Fprintf(e.stdout, "failover      leading hall %s as %s (epoch %d)\n", cfg.Hall.ID, holder, epoch)
+	}
 	printURLs(e.stdout, a, selfCommand()+" token --config "+shellQuote(*path))
 	if err := a.Run(ctx); err != nil {
 		fmt.Fprintln(e.stderr, "hallctl:", err)
