@@ -55,6 +55,7 @@ type haRig struct {
 	mu             sync.Mutex
 	acked          map[string]bool
 	ackTimes       []time.Time // when each acknowledged ticket was answered
+	ackBy          []int       // and by which controller
 	lead           int         // which one the "virtual IP" sends to
 	refused, other int
 	lastOther      string
@@ -159,6 +160,7 @@ func (r *haRig) issue(cl *http.Client, id string) {
 	}
 	r.acked[tk.Number] = true
 	r.ackTimes = append(r.ackTimes, time.Now())
+	r.ackBy = append(r.ackBy, i)
 }
 
 // load runs 20 issuers and a window calling and starting service until
@@ -235,12 +237,10 @@ func (r *haRig) leadsAfter(i int, t0 time.Time) time.Duration {
 	for {
 		r.mu.Lock()
 		var first time.Time
-		if r.lead == i {
-			for _, at := range r.ackTimes {
-				if at.After(t0) {
-					first = at
-					break
-				}
+		for k, at := range r.ackTimes {
+			if r.ackBy[k] == i && at.After(t0) {
+				first = at
+				break
 			}
 		}
 		r.mu.Unlock()

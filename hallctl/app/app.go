@@ -221,6 +221,10 @@ func Start(ctx context.Context, o Options) (a *App, err error) {
 // secrets either way).
 func openStore(ctx context.Context, cfg *config.Config, o Options, epoch int64) (store.EventLog, error) {
 	so := store.Options{Logger: o.Logger.With("part", "store"), Clock: o.Clock, Hall: cfg.Hall.ID, Epoch: epoch}
+	if epoch > 0 {
+		// A leader frozen mid-commit must not keep the standby out.
+		so.IdleTxTimeout = leaseOf(cfg) / 3
+	}
 	if cfg.Server.Store != "" {
 		pg, err := store.OpenPostgres(ctx, cfg.Server.Store, so)
 		if err != nil {

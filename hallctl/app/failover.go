@@ -67,10 +67,7 @@ func awaitLeadership(ctx context.Context, cfg *config.Config, o Options) (*failo
 	// The holder is unique per process: two controllers on one host (or a
 	// restarted one) never mistake each other's lease for their own.
 	holder := node + "#" + hex.EncodeToString(suffix[:])
-	ttl := 3 * time.Second
-	if f.LeaseS > 0 {
-		ttl = time.Duration(f.LeaseS * float64(time.Second))
-	}
+	ttl := leaseOf(cfg)
 	fp, err := keysFingerprint(cfg, o.StateDir)
 	if err != nil {
 		pool.Close()
@@ -159,6 +156,14 @@ func checkKeys(ctx context.Context, pool *pgxpool.Pool, hall, fp string) error {
 		return errors.New("server.failover: this controller's keys (in state_dir: token-keys/, ticket-check.key, case-check.key, hall.secret or server.secret_file) differ from the ones the hall's leader uses: copy them from the leader's state_dir (docs/failover.md), or tokens, ticket QR codes and receipt checks would break at a failover")
 	}
 	return nil
+}
+
+// leaseOf is server.failover.lease_s as a duration (default 3 s).
+func leaseOf(cfg *config.Config) time.Duration {
+	if f := cfg.Server.Failover; f != nil && f.LeaseS > 0 {
+		return time.Duration(f.LeaseS * float64(time.Second))
+	}
+	return 3 * time.Second
 }
 
 // close gives the lease up (a clean stop: a standby leads at once) unless

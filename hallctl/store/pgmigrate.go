@@ -136,7 +136,7 @@ func migratePGSteps(ctx context.Context, pool *pgxpool.Pool, steps []string) (in
 // MigratePostgres applies pending migrations to the database dsn names
 // and returns the versions before and after (hallctl migrate).
 func MigratePostgres(ctx context.Context, dsn string) (from, to int, err error) {
-	pool, where, err := pgPool(ctx, dsn, 1)
+	pool, where, err := pgPool(ctx, dsn, 1, 0)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
@@ -97,7 +98,14 @@ func openPG(ctx context.Context, dsn string, opts Options, readOnly bool) (*PG, 
 	// group's requests) in shared memory; past that every reader of the
 	// database slows down.
 	opts.MaxBatch = min(opts.MaxBatch, 64)
-	pool, where, err := pgPool(ctx, dsn, opts.ReadConns+1)
+	var idleTx time.Duration
+	if opts.Epoch > 0 {
+		if opts.IdleTxTimeout <= 0 {
+			opts.IdleTxTimeout = time.Second
+		}
+		idleTx = opts.IdleTxTimeout
+	}
+	pool, where, err := pgPool(ctx, dsn, opts.ReadConns+1, idleTx)
 	if err != nil {
 		return nil, err
 	}
@@ -142,11 +150,14 @@ func openPG(ctx context.Context, dsn string, opts Options, readOnly bool) (*PG, 
 
 // pgPool connects to dsn. where names the server and database without
 // credentials.
-func pgPool(ctx context.Context, dsn string, conns int) (*pgxpool.Pool, string, error) {
+func pgPool(ctx context.Context, dsn string, conns int, idleTx time.Duration) (*pgxpool.Pool, string, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx's message hides the password.
 		return nil, "", fmt.Errorf("%w: server.store: %w", ErrInvalid, err)
+	}
+	if idleTx > 0 {
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(max(idleTx.Milliseconds(), 1))
 	}
 	where := fmt.Sprintf("postgres://%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
 	cfg.MaxConns = int32(conns)
@@ -253,6 +264,13 @@ func (p *PG) Check() error {
 }
 
 func (p *PG) fail(cause error) {
+	var pe *pgconn.PgError
+	if p.opts.Epoch > 0 && errors.As(cause, &pe) && pe.Code == "25P03" && !errors.Is(cause, ErrFenced) {
+		// The server ended a transaction of this leader's that sat idle
+		// past IdleTxTimeout (the process was frozen): another controller
+		// may lead by now, so this one is fenced as surely as by the epoch.
+		cause = fmt.Errorf("%w: a transaction sat idle past %v (frozen?) and the server ended it: %w", ErrFenced, p.opts.IdleTxTimeout, cause)
+	}
 	err := fmt.Errorf("%w: %s: %w", ErrFailed, p.where, cause)
 	if p.failure.CompareAndSwap(nil, &err) {
 		p.log.Error("event log failed; it refuses writes until restarted", "postgres", p.where, "err", cause)

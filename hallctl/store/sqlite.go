@@ -74,6 +74,12 @@ type Options struct {
 	// that the hall's row of the leaders table holds this epoch, and is
 	// refused with ErrFenced when it does not. SQLite ignores it.
 	Epoch int64
+	// IdleTxTimeout, with Epoch, is how long the server lets one of this
+	// log's transactions sit idle before it aborts it and ends the session
+	// (PostgreSQL's idle_in_transaction_session_timeout; default 1 s). A
+	// leader frozen mid-commit (SIGSTOP, a stalled VM) otherwise holds
+	// its share lock on the leaders row, and no standby could take over.
+	IdleTxTimeout time.Duration
 }
 
 // DefaultOptions returns the options with every default filled in.
