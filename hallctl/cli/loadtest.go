@@ -214,7 +214,7 @@ const pgEnvDSN = "SERVICEHALL_PG_DSN"
 // database at each multiple of the peak rate, for each broker kind.
 func runHalls(ctx context.Context, e *env, n int, dsn string, private, optional bool, which, multiples string, seconds float64, asJSON bool) int {
 	if dsn == "" && !private {
-		dsn = os.Getenv(pgEnvDSN)
+		dsn = e.getenv(pgEnvDSN)
 	}
 	skip := func(why string) int {
 		msg := fmt.Sprintf("*** SKIPPED: hallctl loadtest --halls %d: %s ***", n, why)
