@@ -341,13 +341,13 @@ func (h *runningHall) close() {
 // HallsTable prints multi-hall runs.
 func HallsTable(w io.Writer, runs []HallsRun) {
 	fmt.Fprintln(w, "press → print round trip, many halls on one PostgreSQL (each hall its own controller and device)")
-	fmt.Fprintf(w, "%-10s %5s %6s %7s %8s %9s %9s %9s %5s %-18s %8s %7s %9s %9s %10s\n",
-		"broker", "halls", "× peak", "rate/s", "samples", "p50 ms", "p99 ms", "max ms", "lost", "worst hall p99", "commits", "txs", "db xacts", "WAL syncs", "db conns")
+	fmt.Fprintf(w, "%-10s %5s %6s %7s %8s %9s %9s %9s %5s %-18s %8s %7s %9s %9s %10s %7s\n",
+		"broker", "halls", "× peak", "rate/s", "samples", "p50 ms", "p99 ms", "max ms", "lost", "worst hall p99", "commits", "txs", "db xacts", "WAL syncs", "db conns", "start s")
 	for _, r := range runs {
-		fmt.Fprintf(w, "%-10s %5d %6.0f %7.1f %8d %9.2f %9.2f %9.2f %5d %-18s %8d %7d %9d %9d %10s\n",
+		fmt.Fprintf(w, "%-10s %5d %6.0f %7.1f %8d %9.2f %9.2f %9.2f %5d %-18s %8d %7d %9d %9d %10s %7.1f\n",
 			r.Broker, r.Halls, r.Multiple, r.TotalRate, r.Samples, r.P50ms, r.P99ms, r.MaxMs, r.Lost,
 			fmt.Sprintf("%s %.1f", strings.TrimPrefix(r.WorstHall, "load-"), r.WorstHallP99ms),
-			r.Commits, r.Transactions, r.XactCommit, r.WALSyncs, fmt.Sprintf("%d/%d", r.Conns, r.MaxConns))
+			r.Commits, r.Transactions, r.XactCommit, r.WALSyncs, fmt.Sprintf("%d/%d", r.Conns, r.MaxConns), r.StartSec)
 	}
 	fmt.Fprintln(w, "(commits/txs: the halls' event-log writes and their PostgreSQL transactions over the presses; db xacts and WAL syncs: the server's counters over the whole run)")
 }
