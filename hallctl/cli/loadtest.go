@@ -19,7 +19,7 @@ func runLoadtest(ctx context.Context, e *env, args []string) int {
 	fs := newFlags(e, "loadtest", "[--mqtt embedded|mosquitto|both|none] [--multiples 10,100,1000] [--seconds S] [--http 1,10,50,100] [--http-seconds S] [--state-dir DIR] [--history N [--history-dir DIR] [--restarts K]] [--abuse all|NAME,... [--abuse-repeat N]] [--halls N [--store postgres://…|--pg-private] [--pg-optional]] [--json]")
 	which := fs.String("mqtt", "both", "broker: embedded, mosquitto or both")
 	multiples := fs.String("multiples", "10,100,1000", "comma-separated multiples of the peak rate (0.22 tickets/s)")
-	seconds := fs.Float64("seconds", 60, "target duration of each run (at least 200 presses each)")
+	seconds := fs.Float64("seconds", 60, "target duration of each run (at least 200 presses each; with --halls 200 over all halls)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	httpClients := fs.String("http", "", "also measure HTTP ticket issue at these client counts (e.g. 1,10,50,100)")
 	httpSeconds := fs.Float64("http-seconds", 5, "duration of each HTTP run")
