@@ -2,6 +2,8 @@ package loadtest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -103,5 +105,33 @@ func TestMeasureHallsFreshSchemaDropped(t *testing.T) {
 	var n int
 	if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, r.Schema).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("schema %s: %d left (%v), want dropped", r.Schema, n, err)
+	}
+}
+
+// A server whose max_connections cannot hold the halls is refused before
+// any hall starts (a shared server keeps its connections).
+func TestMeasureHallsRefusesTooFewConnections(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var s string
+	if err := c.QueryRow(ctx, "SHOW max_connections").Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	var maxConns int
+	fmt.Sscan(s, &maxConns)
+	halls := maxConns/ConnsPerHall + 1
+	_, err = MeasureHalls(ctx, HallsOptions{Halls: halls, DSN: dsn, Broker: "embedded", Multiple: 10, Presses: 1})
+	if !errors.Is(err, ErrTooFewConns) {
+		t.Fatalf("%d halls on max_connections %d: err %v, want ErrTooFewConns", halls, maxConns, err)
+	}
+	var n int
+	if err := c.QueryRow(ctx, "SELECT count(*) FROM halls").Scan(&n); err == nil && n != 0 {
+		t.Errorf("%d halls registered: want none started", n)
 	}
 }
