@@ -230,14 +230,15 @@ func runHalls(ctx context.Context, e *env, n int, dsn string, private, optional 
 			fmt.Fprintln(e.stderr, "hallctl loadtest: --pg-private needs initdb (install postgresql)")
 			return 1
 		}
-		c, err := pgcluster.Start(ctx, pgcluster.Options{Durable: true, MaxConns: n*loadtest.ConnsPerHall + 20})
+		maxConns := n*loadtest.ConnsPerHall + 20 // the halls, the run's own session, room for psql
+		c, err := pgcluster.Start(ctx, pgcluster.Options{Durable: true, MaxConns: maxConns})
 		if err != nil {
 			fmt.Fprintf(e.stderr, "hallctl loadtest: --pg-private: %v\n", err)
 			return 1
 		}
 		defer c.Stop()
 		dsn = c.DSN
-		fmt.Fprintf(e.stderr, "  private PostgreSQL on 127.0.0.1:%d (fsync on, max_connections %d)\n", c.Port, n*loadtest.ConnsPerHall+20)
+		fmt.Fprintf(e.stderr, "  private PostgreSQL on 127.0.0.1:%d (fsync on, max_connections %d)\n", c.Port, maxConns)
 	}
 	if dsn == "" {
 		why := "--halls needs PostgreSQL: give --store postgres://user@host/database (or set " + pgEnvDSN + ", or --pg-private)"
