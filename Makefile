@@ -52,6 +52,10 @@ fuzz:
 	  fi; done
 
 ## bench: Go benchmarks, the simulator table and the controller's load runs.
+## The 50-halls line runs on a private PostgreSQL (initdb, fsync on, sized
+## for 50 halls) unless BENCH_PG=postgres://… names a server; without one it
+## prints SKIPPED and goes on.
+BENCH_PG ?=
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./wire/... ./hallctl/queue/... ./hallctl/store/... | tee $(BIN)/bench-go.txt
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./hallctl/web
@@ -60,6 +64,7 @@ bench: build
 	$(BIN)/hallctl loadtest --mqtt both --http 1,10,50,100
 	$(BIN)/hallctl loadtest --mqtt none --history 1000000 --restarts 4 --http 1,10,50,100
 	$(BIN)/hallctl loadtest --abuse all
+	$(BIN)/hallctl loadtest --halls 50 --multiples 10 --seconds 60 --mqtt embedded --pg-optional $(if $(BENCH_PG),--store '$(BENCH_PG)',--pg-private)
 	$(GO) test -run '^$$' -bench IssueConcurrent -benchtime 4000x ./hallctl/ctl/
 
 ## screenshots: regenerate docs/screenshots/*.png of every app (needs chromium).

@@ -17,15 +17,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"sort"
-	"sync"
 	"time"
-
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/servicehall/servicehall/hallctl/app"
 	"github.com/servicehall/servicehall/hallctl/config"
 	"github.com/servicehall/servicehall/internal/mosquitto"
-	"github.com/servicehall/servicehall/wire"
 )
 
 // PeakRate is a big hall's peak ticket rate (tickets/s): 4,000+ tickets a
@@ -102,83 +98,27 @@ func Measure(ctx context.Context, brokerKind string, multiple float64, n int, lo
 	defer stop()
 
 	hall, agent := cfg.Hall.ID, "load-kiosk"
-	var mu sync.Mutex
-	sent := map[string]time.Time{} // ticket number → press time
-	lat := make([]time.Duration, 0, n)
-	got := make(chan struct{}, n)
-	opts := mqtt.NewClientOptions().AddBroker(a.BrokerURL()).SetClientID(agent).SetCleanSession(true)
-	dev := mqtt.NewClient(opts)
-	if t := dev.Connect(); !t.WaitTimeout(5*time.Second) || t.Error() != nil {
-		return Run{}, fmt.Errorf("device connect: %v", t.Error())
-	}
-	defer dev.Disconnect(10)
-	// The ticket number comes back in the print command; presses are
-	// numbered A001… in order, so number k's press time is sent[k].
-	dev.Subscribe(wire.AgentCommandFilter(hall, agent), 1, func(c mqtt.Client, m mqtt.Message) {
-		now := time.Now()
-		cm, err := wire.DecodeCommand(m.Payload())
-		if err != nil {
-			return
-		}
-		var p wire.Print
-		if wire.DecodeArgs(cm.Args, &p) != nil {
-			return
-		}
-		tp, _ := wire.ParseTopic(m.Topic(), hall)
-		c.Publish(wire.Ack(hall, agent, tp.Device), 1, false, wire.Marshal(wire.AckMsg{ID: cm.ID, Status: wire.AckDone}))
-		mu.Lock()
-		if t0, ok := sent[p.Fields.Number]; ok {
-			lat = append(lat, now.Sub(t0))
-			delete(sent, p.Fields.Number)
-			got <- struct{}{}
-		}
-		mu.Unlock()
-	}).WaitTimeout(5 * time.Second)
-	info := wire.InfoMsg{V: wire.Version, Agent: agent, Version: "load", BootID: wire.NewID(time.Now()), Session: "load",
-		Devices: []wire.DeviceInfo{{ID: "printer-1", Kind: wire.KindPrinter}, {ID: "btn-1", Kind: wire.KindButton, Item: "HR-001"}}}
-	dev.Publish(wire.AgentInfo(hall, agent), 1, true, wire.Marshal(info)).WaitTimeout(5 * time.Second)
-	dev.Publish(wire.AgentStatus(hall, agent), 1, true, wire.Online).WaitTimeout(5 * time.Second)
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	err = a.Controller.Bus().WaitAgent(wctx, agent, 2)
-	wcancel()
+	dev, err := startDevice(ctx, a, hall, agent, agent, n)
 	if err != nil {
 		return Run{}, err
 	}
+	defer dev.close()
 
 	rate := PeakRate * multiple
-	rng := rand.New(rand.NewPCG(1, uint64(multiple*1000)))
 	start := time.Now()
-	next := start
-	evtTopic := wire.Event(hall, agent, "btn-1", wire.EvtPress)
-	for i := 1; i <= n; i++ {
-		next = next.Add(time.Duration(rng.ExpFloat64() / rate * float64(time.Second)))
-		if d := time.Until(next); d > 0 {
-			select {
-			case <-time.After(d):
-			case <-ctx.Done():
-				return Run{}, ctx.Err()
-			}
-		}
-		ev := wire.NewEvent(time.Now(), "load", uint64(i), wire.Press{Item: "HR-001"})
-		mu.Lock()
-		sent[fmt.Sprintf("A%03d", i)] = time.Now()
-		mu.Unlock()
-		dev.Publish(evtTopic, 1, false, wire.Marshal(ev))
+	if err := dev.pressPoisson(ctx, n, rate, rand.NewPCG(1, uint64(multiple*1000))); err != nil {
+		return Run{}, err
 	}
-	timeout := time.After(30 * time.Second)
-	received := 0
-	for received < n {
-		select {
-		case <-got:
-			received++
-		case <-timeout:
-			goto out
-		}
-	}
-out:
-	mu.Lock()
-	defer mu.Unlock()
+	dev.wait(ctx, n, time.After(30*time.Second))
+	lat := dev.latencies()
 	r := Run{Broker: brokerKind, Multiple: multiple, Rate: rate, Samples: len(lat), Lost: n - len(lat), ElapsedSec: time.Since(start).Seconds()}
+	r.setPercentiles(lat)
+	return r, nil
+}
+
+// setPercentiles fills p50, p99 and max from the round trips lat (sorted
+// in place).
+func (r *Run) setPercentiles(lat []time.Duration) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	if len(lat) > 0 {
 		r.P50 = lat[rank(0.50, len(lat))]
@@ -186,7 +126,6 @@ out:
 		r.Max = lat[len(lat)-1]
 		r.P50ms, r.P99ms, r.MaxMs = ms(r.P50), ms(r.P99), ms(r.Max)
 	}
-	return r, nil
 }
 
 // rank is the nearest-rank index of percentile p among n sorted values.

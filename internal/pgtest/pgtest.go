@@ -3,7 +3,7 @@
 // The server is, in order: the one SERVICEHALL_PG_DSN names (.ci/run
 // exports it), the machine's PostgreSQL on 127.0.0.1:5432 as user
 // postgres, or an isolated cluster this package starts (initdb in a temp
-// directory, a free port; as user postgres when running as root). Each
+// directory, a free port, internal/pgcluster). Each
 // test run creates its own database shtest_<random> there, and each DSN
 // call a schema in it, so tests run in parallel safely. Call Main from
 // TestMain: it drops the database and stops a started cluster. Without a
@@ -16,18 +16,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/servicehall/servicehall/internal/pgcluster"
 )
 
 // EnvDSN names the environment variable holding an admin DSN of a running
@@ -168,85 +165,12 @@ func createDB(ctx context.Context, admin string) error {
 	return nil
 }
 
-// startCluster runs initdb and pg_ctl in a temp directory on a free port.
+// startCluster starts a private cluster (internal/pgcluster, fsync off).
 func startCluster(ctx context.Context) (string, error) {
-	bin := findBin()
-	if bin == "" {
-		return "", errors.New("no initdb found")
-	}
-	dir, err := os.MkdirTemp("", "pgtest-")
+	c, err := pgcluster.Start(ctx, pgcluster.Options{})
 	if err != nil {
 		return "", err
 	}
-	data := filepath.Join(dir, "data")
-	asPostgres := os.Geteuid() == 0
-	if asPostgres {
-		if err := exec.CommandContext(ctx, "chown", "postgres:postgres", dir).Run(); err != nil {
-			os.RemoveAll(dir)
-			return "", fmt.Errorf("chown %s: %w", dir, err)
-		}
-	}
-	run := func(args ...string) error {
-		var cmd *exec.Cmd
-		if asPostgres {
-			cmd = exec.CommandContext(ctx, "su", "postgres", "-s", "/bin/sh", "-c", shellJoin(args))
-		} else {
-			cmd = exec.CommandContext(ctx, args[0], args[1:]...)
-		}
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%s: %w: %s", filepath.Base(args[0]), err, out)
-		}
-		return nil
-	}
-	if err := run(filepath.Join(bin, "initdb"), "-A", "trust", "-U", "postgres", "-D", data); err != nil {
-		os.RemoveAll(dir)
-		return "", err
-	}
-	port, err := freePort()
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", err
-	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", port, dir)
-	if err := run(filepath.Join(bin, "pg_ctl"), "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "start"); err != nil {
-		os.RemoveAll(dir)
-		return "", err
-	}
-	stopFn = func() {
-		run(filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop")
-		os.RemoveAll(dir)
-	}
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), nil
-}
-
-func shellJoin(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	return strings.Join(q, " ")
-}
-
-// findBin is the newest /usr/lib/postgresql/N/bin holding initdb, or the
-// directory of initdb on PATH.
-func findBin() string {
-	if p, err := exec.LookPath("initdb"); err == nil {
-		return filepath.Dir(p)
-	}
-	m, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	sort.Strings(m)
-	if len(m) == 0 {
-		return ""
-	}
-	return filepath.Dir(m[len(m)-1])
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	stopFn = c.Stop
+	return c.DSN, nil
 }

@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/servicehall/servicehall/internal/pgcluster"
 )
 
 // The fallback when no server is reachable: an isolated cluster on a
 // free port, which answers queries and is removed again.
 func TestIsolatedCluster(t *testing.T) {
-	if findBin() == "" {
+	if !pgcluster.Available() {
 		t.Skip("SKIPPING: no initdb (install postgresql)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
