@@ -232,8 +232,11 @@ func abuseOnce(ctx context.Context, bin, name, stateDir string, pinned bool, log
 	if _, err := h.issueRate(ctx, 10, time.Second); err != nil {
 		return r, err
 	}
+	profile := h.profiler(ctx, bin, cfgPath, name, logger)
 	cpu0 := procCPU(h.cmd.Process.Pid)
+	stopProf := profile("base")
 	base, err := h.issueRate(ctx, 10, 3*time.Second)
+	stopProf()
 	if err != nil {
 		return r, err
 	}
@@ -253,7 +256,9 @@ func abuseOnce(ctx context.Context, bin, name, stateDir string, pinned bool, log
 	attackSecs := time.Since(attackStart).Seconds()
 	linesDuring := h.stderr.Lines() - linesBefore
 	cpu1 := procCPU(h.cmd.Process.Pid)
+	stopProf = profile("during")
 	m, merr := h.issueRate(ctx, 10, 3*time.Second)
+	stopProf()
 	if m.ElapsedSec > 0 {
 		r.CPU = (procCPU(h.cmd.Process.Pid) - cpu1) / m.ElapsedSec
 	}
@@ -266,7 +271,10 @@ func abuseOnce(ctx context.Context, bin, name, stateDir string, pinned bool, log
 	r.Attack, r.Defended = res.Attack, res.Defended
 	att.kill()
 	// And once the attacker is gone: what it left behind.
-	if a, err := h.issueRate(ctx, 10, 3*time.Second); err == nil {
+	stopProf = profile("after")
+	a, err := h.issueRate(ctx, 10, 3*time.Second)
+	stopProf()
+	if err == nil {
 		r.After, r.AfterRatio = a.PerSec, a.PerSec/base.PerSec
 	} else if merr == nil {
 		merr = fmt.Errorf("after the attack: %w", err)
@@ -416,6 +424,51 @@ func mintToken(ctx context.Context, bin, cfgPath, role, subject string, extra ..
 		return "", err
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// EnvAbuseProfile, when set to a directory, makes every abuse run take a
+// CPU profile of the controller (through /debug/pprof with an admin
+// token) over each measured window: NAME-N-base.pprof, -during, -after.
+const EnvAbuseProfile = "SH_ABUSE_PROFILE"
+
+var profileRuns atomic.Int64 // numbers the runs' profiles
+
+// profiler returns a function that starts a 3 s CPU profile of the
+// controller for the window named and returns its wait; a no-op unless
+// EnvAbuseProfile is set.
+func (h *served) profiler(ctx context.Context, bin, cfgPath, name string, logger *slog.Logger) func(window string) (wait func()) {
+	dir := os.Getenv(EnvAbuseProfile)
+	if dir == "" {
+		return func(string) func() { return func() {} }
+	}
+	tok, err := mintToken(ctx, bin, cfgPath, "admin", "abuse-profiler")
+	if err != nil {
+		logger.Warn("no profiles: cannot mint an admin token", "err", err)
+		return func(string) func() { return func() {} }
+	}
+	run := profileRuns.Add(1)
+	return func(window string) func() {
+		path := filepath.Join(dir, fmt.Sprintf("%s-%d-%s.pprof", name, run, window))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+h.httpAddr+"/debug/pprof/profile?seconds=3", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				logger.Warn("profile", "window", window, "err", err)
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK {
+				logger.Warn("profile", "window", window, "status", resp.StatusCode)
+				return
+			}
+			_ = os.WriteFile(path, b, 0o644)
+		}()
+		return func() { <-done }
+	}
 }
 
 // issueRate is MeasureHTTP's closed loop against the process: clients
