@@ -61,6 +61,7 @@ bench: build
 	$(BIN)/hallctl loadtest --mqtt none --history 1000000 --restarts 4 --http 1,10,50,100
 	$(BIN)/hallctl loadtest --abuse all
 	$(GO) test -run '^$$' -bench IssueConcurrent -benchtime 4000x ./hallctl/ctl/
+	$(GO) test -run '^$$' -bench 'CitySummary|CityFold' -benchtime 7x -timeout 30m ./hallctl/city/ | tee $(BIN)/bench-city.txt
 
 ## screenshots: regenerate docs/screenshots/*.png of every app (needs chromium).
 screenshots:
