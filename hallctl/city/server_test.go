@@ -161,3 +161,21 @@ func TestServerHallIsolation(t *testing.T) {
 		t.Fatalf("xlsx rows %v %v", rows, err)
 	}
 }
+
+// The shipped example city config loads, with its hall.
+func TestExampleCityConfig(t *testing.T) {
+	c, err := city.LoadConfig("../../configs/examples/city.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.City.ID != "binjiang" || c.HallConfigs["district-hall"] == nil || c.HallName("district-hall") == "" ||
+		c.DeptName("district-hall", "RS") == "" || c.Loc.String() != "Asia/Shanghai" {
+		t.Fatalf("%+v", c)
+	}
+	if _, err := city.ParseConfig("x.yaml", []byte("city: {id: a}\nbogus: 1\n")); err == nil {
+		t.Fatal("an unknown key was accepted")
+	}
+	if _, err := city.ParseConfig("x.yaml", []byte("city: {id: \"a b\"}\n")); err == nil {
+		t.Fatal("a bad city id was accepted")
+	}
+}
