@@ -291,3 +291,31 @@ func TestTodayAndRange(t *testing.T) {
 		t.Fatalf("another hall: %+v %v", other.Total, err)
 	}
 }
+
+// TestRunRefreshes: Run folds at start and again at each refresh tick.
+func TestRunRefreshes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dsn, pool, cc := cityDB(t, 5, "h1")
+	clock := clockwork.NewFakeClock()
+	fo := city.NewFolder(pool, cc.HallConfigs, slog.New(slog.DiscardHandler), clock)
+	passes := make(chan city.FoldStats)
+	fo.Passed = func(st city.FoldStats, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		passes <- st
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); fo.Run(ctx, 10*time.Second) }()
+	if st := <-passes; st.Rows != 25 {
+		t.Fatalf("first pass %+v", st)
+	}
+	appendLog(t, ctx, dsn, "h1", genHallFrom(3, "2026-11-09", 1, 4, 1000))
+	clock.Advance(10 * time.Second)
+	if st := <-passes; st.Rows != 4 {
+		t.Fatalf("second pass %+v", st)
+	}
+	cancel()
+	<-done
+}

@@ -48,6 +48,8 @@ type Folder struct {
 	clock clockwork.Clock
 	// Batch is the most records per transaction (DefaultBatch when 0).
 	Batch int
+	// Passed, when set, is told the outcome of each of Run's passes.
+	Passed func(FoldStats, error)
 	st    map[string]*hallState
 }
 
@@ -380,6 +382,9 @@ func (f *Folder) Run(ctx context.Context, every time.Duration) {
 			f.log.Warn("city fold failed; retrying at the next refresh", "err", err)
 		} else if st.Records > 0 {
 			f.log.Info("city folded", "halls", st.Halls, "records", st.Records, "rows", st.Rows, "took", f.clock.Since(start))
+		}
+		if f.Passed != nil {
+			f.Passed(st, err)
 		}
 		select {
 		case <-ctx.Done():
