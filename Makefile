@@ -66,6 +66,7 @@ bench: build
 	$(BIN)/hallctl loadtest --abuse all
 	$(BIN)/hallctl loadtest --halls 50 --multiples 10 --seconds 60 --mqtt embedded --pg-optional $(if $(BENCH_PG),--store '$(BENCH_PG)',--pg-private)
 	$(GO) test -run '^$$' -bench IssueConcurrent -benchtime 4000x ./hallctl/ctl/
+	$(GO) test -run '^$$' -bench 'CitySummary|CityFold' -benchtime 7x -timeout 30m ./hallctl/city/ | tee $(BIN)/bench-city.txt
 
 ## screenshots: regenerate docs/screenshots/*.png of every app (needs chromium).
 screenshots:

@@ -38,8 +38,9 @@ var ErrUnknownKey = errors.New("no such token key")
 // rotate-key) and removed (--retire) by another process at the next
 // Parse. Safe for concurrent use.
 type Keys struct {
-	dir string // "" = in memory only
-	aud string
+	dir  string // "" = in memory only
+	aud  string
+	city bool // a city view's ring: role city, CityAudience
 
 	mu      sync.Mutex
 	keys    map[string][]byte
@@ -64,6 +65,34 @@ func Memory(hall string, keys map[string][]byte) *Keys {
 	}
 	k.pickSigning()
 	return k
+}
+
+// MemoryCity is a city view's ring held in memory (tests): kid → key.
+func MemoryCity(city string, keys map[string][]byte) *Keys {
+	k := Memory("", keys)
+	k.aud, k.city = CityAudience(city), true
+	return k
+}
+
+// OpenCity opens the city view's key ring in stateDir/KeyDir (hallctl
+// city): its tokens have the audience CityAudience(city), the role city
+// and a halls claim; hall controllers refuse them, and it refuses
+// theirs. With create, an empty or missing ring gets its first key.
+func OpenCity(stateDir, city string, create bool) (*Keys, error) {
+	k := newKeys(filepath.Join(stateDir, KeyDir), "")
+	k.aud, k.city = CityAudience(city), true
+	if err := k.load(); err != nil {
+		return nil, err
+	}
+	if len(k.keys) == 0 {
+		if !create {
+			return nil, fmt.Errorf("city token key ring %s is empty (run hallctl city token once)", k.dir)
+		}
+		if _, err := k.Rotate(time.Now()); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
 }
 
 // Open opens the key ring in stateDir/KeyDir for hall. With create, an
@@ -259,7 +288,7 @@ func (k *Keys) List() []KeyInfo {
 // a window for clerks, Issued and Expires no further apart than the
 // role's MaxTTL.
 func (k *Keys) Sign(c Claims) (string, error) {
-	if err := c.check(); err != nil {
+	if err := c.check(k.city); err != nil {
 		return "", err
 	}
 	k.mu.Lock()
@@ -279,6 +308,9 @@ func (k *Keys) Sign(c Claims) (string, error) {
 			ID:        c.Session,
 		},
 		Role: c.Role, Window: c.Window,
+	}
+	if k.city {
+		jc.Halls = c.Halls
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodHS256, jc)
 	t.Header["kid"] = kid
@@ -349,13 +381,18 @@ func (k *Keys) parse(tok string, now time.Time) (Claims, error) {
 		return Claims{}, refuse("claims")
 	}
 	c := Claims{Role: jc.Role, Window: jc.Window, Subject: jc.Subject, KeyID: kid, Expires: jc.ExpiresAt.Unix(), Session: jc.ID}
+	if k.city {
+		c.Halls = jc.Halls
+	}
 	if jc.IssuedAt == nil {
 		return Claims{}, refuse("claims")
 	}
 	c.Issued = jc.IssuedAt.Unix()
 	switch {
-	case !ValidRole(c.Role), c.Role == RoleClerk && c.Window <= 0:
+	case !roleOK(k.city, c.Role), c.Role == RoleClerk && c.Window <= 0:
 		return Claims{}, refuse("role")
+	case k.city && !validHalls(c.Halls):
+		return Claims{}, refuse("halls")
 	case !ValidSubject(c.Subject):
 		return Claims{}, refuse("no_subject")
 	case c.Expires <= c.Issued || time.Duration(c.Expires-c.Issued)*time.Second > MaxTTL(c.Role):

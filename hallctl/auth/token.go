@@ -32,6 +32,9 @@ const (
 	RoleClerk   = "clerk"
 	RoleManager = "manager"
 	RoleAdmin   = "admin"
+	// RoleCity reads the city view (hallctl/city) across halls; only a
+	// city key ring (OpenCity) signs or accepts it, never a hall's.
+	RoleCity = "city"
 )
 
 // Issuer is every token's `iss`.
@@ -40,6 +43,13 @@ const Issuer = "hallctl"
 // Audience is the `aud` of a hall's tokens: a token for one hall is
 // refused by another.
 func Audience(hall string) string { return "servicehall:" + hall }
+
+// CityAudience is the `aud` of a city view's tokens: "servicehall-city:"
+// and the city id, never a hall's audience.
+func CityAudience(city string) string { return "servicehall-city:" + city }
+
+// AllHalls in a city token's halls claim lets it read every hall.
+const AllHalls = "*"
 
 // Leeway is the clock skew allowed on exp and iat.
 const Leeway = 30 * time.Second
@@ -61,6 +71,22 @@ type Claims struct {
 	// Session is the token's jti: set on staff sign-in sessions
 	// (hallctl/web signin.go) so that signing out ends that one session.
 	Session string
+	// Halls are the hall ids a city token may read (AllHalls: every
+	// hall); required on city tokens, ignored by hall controllers.
+	Halls []string
+}
+
+// MaxHalls bounds a city token's halls claim.
+const MaxHalls = 200
+
+// CanRead reports whether city claims c may read hall.
+func (c Claims) CanRead(hall string) bool {
+	for _, h := range c.Halls {
+		if h == AllHalls || h == hall {
+			return true
+		}
+	}
+	return false
 }
 
 // Errors. Parse's errors wrap ErrBadToken or ErrTokenExpired; Reason
@@ -99,12 +125,12 @@ func ValidSubject(s string) bool {
 }
 
 // MaxTTL is the longest lifetime a role's token may have: admin 1 h,
-// clerk and manager 12 h (a shift), kiosk 30 days (a device).
+// clerk, manager and city 12 h (a shift), kiosk 30 days (a device).
 func MaxTTL(role string) time.Duration {
 	switch role {
 	case RoleAdmin:
 		return time.Hour
-	case RoleClerk, RoleManager:
+	case RoleClerk, RoleManager, RoleCity:
 		return 12 * time.Hour
 	case RoleKiosk:
 		return 30 * 24 * time.Hour
@@ -125,10 +151,42 @@ func DefaultSubject(role string, window int) string {
 	return role
 }
 
-// check validates claims being signed.
-func (c Claims) check() error {
-	if !ValidRole(c.Role) {
+// ErrBadHalls: a city token without halls, or with a bad hall id.
+var ErrBadHalls = errors.New("a city token needs 1 to 200 hall ids (or *)")
+
+// validHalls reports whether hs can be a city token's halls claim.
+func validHalls(hs []string) bool {
+	if len(hs) == 0 || len(hs) > MaxHalls {
+		return false
+	}
+	for _, h := range hs {
+		if h != AllHalls && !ValidSubject(h) {
+			return false
+		}
+	}
+	return true
+}
+
+// roleOK reports whether a ring accepts role: a city ring only RoleCity,
+// a hall's ring only the hall roles.
+func roleOK(city bool, role string) bool {
+	if city {
+		return role == RoleCity
+	}
+	return ValidRole(role)
+}
+
+// check validates claims being signed by a hall's (city false) or a
+// city's ring.
+func (c Claims) check(city bool) error {
+	if !roleOK(city, c.Role) {
+		if city {
+			return errors.New("a city key ring signs only role city")
+		}
 		return ErrBadRole
+	}
+	if city && !validHalls(c.Halls) {
+		return ErrBadHalls
 	}
 	if c.Role == RoleClerk && c.Window <= 0 {
 		return errors.New("a clerk token needs a window (--window N)")
@@ -148,8 +206,9 @@ func (c Claims) check() error {
 // jwtClaims is the JSON of a token.
 type jwtClaims struct {
 	jwt.RegisteredClaims
-	Role   string `json:"role"`
-	Window int    `json:"window,omitempty"`
+	Role   string   `json:"role"`
+	Window int      `json:"window,omitempty"`
+	Halls  []string `json:"halls,omitempty"`
 }
 
 // refusal is a Parse error with its metric label.

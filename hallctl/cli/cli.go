@@ -59,6 +59,7 @@ func commands() map[string]command {
 		"backup":           {"back up a hall's state (event log, keys) to a .tar.gz, safe while serve runs", runBackup},                      // backup.go
 		"restore":          {"restore a hall's state from a backup; refused while serve runs", runRestore},                                   // backup.go
 		"migrate":          {"apply the event log's pending schema migrations (SQLite or server.store PostgreSQL)", runMigrate},              // migrate.go
+		"city":             {"the city view across halls in one PostgreSQL: 'city serve', 'city token', 'city fold'", runCity},               // city.go
 		"store":            {"'store copy --from sqlite|postgres --to postgres|sqlite' moves a hall's event log between backends", runStore}, // store.go
 	}
 }

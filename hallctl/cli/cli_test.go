@@ -58,7 +58,7 @@ agents: [{id: win-1, windows: [1]}]
 // The command table is what `hallctl help` lists, and every command there
 // answers -h with its flags.
 func TestUsageListsEveryCommand(t *testing.T) {
-	want := []string{"agent", "backup", "cases", "certs", "check", "demo", "loadtest", "migrate", "mosquitto-config", "report", "restore", "serve", "sim", "staff", "store", "token", "version"}
+	want := []string{"agent", "backup", "cases", "certs", "check", "city", "demo", "loadtest", "migrate", "mosquitto-config", "report", "restore", "serve", "sim", "staff", "store", "token", "version"}
 	var names []string
 	for n := range commands() {
 		names = append(names, n)

@@ -43,10 +43,10 @@ func TestMigrateAndStoreCopy(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	path, stateDir := pgHallFile(t, dsn)
 
-	if code, out, errs := runCLI(t, "migrate", "--config", path); code != 0 || !strings.Contains(out, "postgres: schema 0→1") {
+	if code, out, errs := runCLI(t, "migrate", "--config", path); code != 0 || !strings.Contains(out, "postgres: schema 0→2") {
 		t.Fatalf("migrate postgres: exit %d %q %q", code, out, errs)
 	}
-	if code, out, errs := runCLI(t, "migrate", "--config", path); code != 0 || !strings.Contains(out, "schema 1→1 (up to date)") {
+	if code, out, errs := runCLI(t, "migrate", "--config", path); code != 0 || !strings.Contains(out, "schema 2→2 (up to date)") {
 		t.Fatalf("migrate again: exit %d %q %q", code, out, errs)
 	}
 	sqlPath, _ := hallFile(t)

@@ -102,11 +102,8 @@ func (a *acc) addRating(l *casesys.Ledger, t *casesys.LedgerTicket, lr *casesys.
 // the period of their due day and their ticket's group.
 func addDue(l *casesys.Ledger, hall *config.Config, o Opts, from, to time.Time, loc *time.Location, row func(key [2]string) *acc) {
 	for _, c := range l.Cases {
-		if c.Due == "" {
-			continue
-		}
-		due, err := time.Parse(casesys.DateLayout, c.Due)
-		if err != nil || due.Before(from) || due.After(to) {
+		due, onTime, ok := CaseDue(c, loc)
+		if !ok || due.Before(from) || due.After(to) {
 			continue
 		}
 		g := "-"
@@ -115,11 +112,42 @@ func addDue(l *casesys.Ledger, hall *config.Config, o Opts, from, to time.Time, 
 		}
 		a := row([2]string{periodOf(due, o.Period), g})
 		a.Due++
-		if !c.CompletedAt.IsZero() {
-			cl := c.CompletedAt.In(loc)
-			if !time.Date(cl.Year(), cl.Month(), cl.Day(), 0, 0, 0, 0, time.UTC).After(due) {
-				a.DueOnTime++
-			}
+		if onTime {
+			a.DueOnTime++
 		}
 	}
+}
+
+// CaseDue is a case's due day (a UTC midnight) and whether it was
+// completed on or before it, in the hall's zone loc, as 按期办结率 counts
+// it; ok is false for a case without a due day (immediate cases). An
+// open case is not on time.
+func CaseDue(c *casesys.LedgerCase, loc *time.Location) (due time.Time, onTime, ok bool) {
+	if c.Due == "" {
+		return time.Time{}, false, false
+	}
+	due, err := time.Parse(casesys.DateLayout, c.Due)
+	if err != nil {
+		return time.Time{}, false, false
+	}
+	if !c.CompletedAt.IsZero() {
+		cl := c.CompletedAt.In(loc)
+		onTime = !time.Date(cl.Year(), cl.Month(), cl.Day(), 0, 0, 0, 0, time.UTC).After(due)
+	}
+	return due, onTime, true
+}
+
+// TicketRates is what ticket t's rating adds to a row's Rates (lr is the
+// ticket's last rating in l.Ratings, nil if none): the report's own
+// count, for projections that keep one row per ticket (hallctl/city).
+func TicketRates(l *casesys.Ledger, t *casesys.LedgerTicket, lr *casesys.LedgerRating) Rates {
+	var a acc
+	a.addRating(l, t, lr)
+	return a.Rates
+}
+
+// DeptOf is the department ticket t counts in (by the item it was issued
+// for), "-" when the hall does not know the item.
+func DeptOf(t *casesys.LedgerTicket, hall *config.Config) string {
+	return groupOf(t, hall, "department")
 }

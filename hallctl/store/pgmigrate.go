@@ -54,6 +54,39 @@ var pgMigrations = []string{
 		holder  text,
 		expires timestamptz
 	);`,
+	// 2: the city view's projection (hallctl/city): one row per ticket of
+	// every hall, folded from events by casesys.Ledger, and each hall's
+	// cursor (the last seq folded). The summary queries filter by local
+	// issue day (tickets, waits, ratings) or by due day (按期办结率).
+	`CREATE TABLE city_cursors (
+		hall      text COLLATE "C" PRIMARY KEY,
+		last_seq  bigint NOT NULL DEFAULT 0,
+		folded_at timestamptz
+	);
+	CREATE TABLE city_tickets (
+		hall        text COLLATE "C" NOT NULL,
+		ticket      bigint NOT NULL,
+		day         date,
+		dept        text COLLATE "C" NOT NULL DEFAULT '-',
+		item        text COLLATE "C" NOT NULL DEFAULT '',
+		issued_at   timestamptz,
+		called_at   timestamptz,
+		finished_at timestamptz,
+		wait_s      double precision,
+		no_show     boolean NOT NULL DEFAULT false,
+		served      boolean NOT NULL DEFAULT false,
+		rating      smallint NOT NULL DEFAULT 0,
+		rated       boolean NOT NULL DEFAULT false,
+		good        boolean NOT NULL DEFAULT false,
+		bad         boolean NOT NULL DEFAULT false,
+		rectified   boolean NOT NULL DEFAULT false,
+		due_day     date,
+		due_on_time boolean NOT NULL DEFAULT false,
+		seq         bigint NOT NULL DEFAULT 0,
+		PRIMARY KEY (hall, ticket)
+	);
+	CREATE INDEX city_tickets_day ON city_tickets(day, hall, dept);
+	CREATE INDEX city_tickets_due ON city_tickets(due_day, hall, dept) WHERE due_day IS NOT NULL;`,
 }
 
 // pgSchemaVersion is the PostgreSQL schema version this build writes.
