@@ -96,22 +96,18 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, cl Claims) {
 			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
 			return conn.WriteMessage(websocket.TextMessage, b) == nil
 		}
-		// An event is encoded and framed once for all the streams
-		// (ctl.HallEvent.Shared), not once per stream.
+		// An event is encoded once for all the streams
+		// (ctl.HallEvent.Shared), not once per stream; each stream frames
+		// it in its own write buffer (a websocket.PreparedMessage would
+		// allocate a connection and a 4 KB buffer per event to share a
+		// frame header of a few bytes). The write deadline is set once
+		// per batch, before the batch's first event.
 		sendEvent := func(ev ctl.HallEvent) bool {
-			pm, _ := ev.Shared.Do(func() any {
+			b, _ := ev.Shared.Do(func() any {
 				b, _ := json.Marshal(s.toMsg(ev))
-				pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
-				if err != nil {
-					return nil
-				}
-				return pm
-			}).(*websocket.PreparedMessage)
-			if pm == nil {
-				return false
-			}
-			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
-			return conn.WritePreparedMessage(pm) == nil
+				return b
+			}).([]byte)
+			return conn.WriteMessage(websocket.TextMessage, b) == nil
 		}
 		if !send(StreamMsg{Kind: "hello", At: s.c.Now(), Hall: s.c.Config().Hall.ID}) {
 			return
@@ -131,6 +127,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, cl Claims) {
 				// hall a burst costs each stream one wake-up and one
 				// system call, not one per event.
 				hj.conn.begin()
+				_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
 				if !sendEvent(ev) {
 					return
 				}

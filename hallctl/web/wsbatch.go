@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // A stream's writer sends one websocket message per hall event. In a
@@ -20,6 +21,11 @@ type batchConn struct {
 	mu       sync.Mutex
 	batching bool
 	buf      []byte
+	// The websocket library sets the write deadline before every frame;
+	// a batch's frames reach the socket in one write, so the deadline is
+	// applied to the socket only then, and only when it changed (each
+	// change re-arms the runtime's timer).
+	deadline, applied time.Time
 }
 
 // maxBatch bounds what a batch holds before it is written anyway.
@@ -36,7 +42,39 @@ func (c *batchConn) Write(p []byte) (int, error) {
 	if err := c.flushLocked(); err != nil {
 		return 0, err
 	}
+	if err := c.applyDeadline(); err != nil {
+		return 0, err
+	}
 	return c.Conn.Write(p)
+}
+
+// SetWriteDeadline takes effect at the next write to the socket.
+func (c *batchConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.deadline = t
+	c.mu.Unlock()
+	return nil
+}
+
+// SetDeadline sets both deadlines: the read one at once, the write one
+// like SetWriteDeadline.
+func (c *batchConn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// applyDeadline gives the socket the latest write deadline; c.mu is held.
+func (c *batchConn) applyDeadline() error {
+	if c.deadline.Equal(c.applied) {
+		return nil
+	}
+	if err := c.Conn.SetWriteDeadline(c.deadline); err != nil {
+		return err
+	}
+	c.applied = c.deadline
+	return nil
 }
 
 // begin opens a batch: writes are held until flush.
@@ -57,6 +95,9 @@ func (c *batchConn) flush() error {
 func (c *batchConn) flushLocked() error {
 	if len(c.buf) == 0 {
 		return nil
+	}
+	if err := c.applyDeadline(); err != nil {
+		return err
 	}
 	_, err := c.Conn.Write(c.buf)
 	if cap(c.buf) > 64<<10 {
