@@ -50,7 +50,7 @@ type Folder struct {
 	Batch int
 	// Passed, when set, is told the outcome of each of Run's passes.
 	Passed func(FoldStats, error)
-	st    map[string]*hallState
+	st     map[string]*hallState
 }
 
 type hallState struct {

@@ -74,7 +74,7 @@ type AbuseRun struct {
 	// memory, which the bar holds within 50 MB.
 	DriftRSSMB  float64 `json:"drift_rss_mb"`
 	AttackRSSMB float64 `json:"attack_rss_mb"`
-	Reconnect  bool    `json:"device_reconnects"`
+	Reconnect   bool    `json:"device_reconnects"`
 	// BaseCPU and CPU are the controller's CPU use (share of one CPU)
 	// while the undisturbed and the attacked rates were measured: its
 	// headroom under attack.
