@@ -383,13 +383,19 @@ func (d *Desk) windowHint(item string, _ time.Time) (string, int) {
 // etaS is an estimate in whole seconds for the apps; -1 when there is
 // none (no window can serve the item: the engine says +Inf).
 func etaS(s float64) int {
-	if math.IsInf(s, 0) || math.IsNaN(s) || s > 1e9 {
+	if math.IsInf(s, 0) || math.IsNaN(s) || s > 1e9 || s < 0 {
 		return -1
 	}
 	return int(s + 0.5)
 }
 
-func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+// secs is a wait in seconds as a duration; 0 for no estimate.
+func secs(s float64) time.Duration {
+	if math.IsInf(s, 0) || math.IsNaN(s) || s < 0 || s > 1e9 {
+		return 0
+	}
+	return time.Duration(s * float64(time.Second))
+}
 
 // Act performs a window action.
 func (d *Desk) Act(u *unit, now time.Time, req ActRequest) (ActResult, error) {

@@ -458,3 +458,31 @@ func TestButtonPress(t *testing.T) {
 		t.Fatalf("duplicates counted %v", n)
 	}
 }
+
+// After the hall's hours, with every window closed, a ticket is refused
+// with closed_today (the API answered 500: the issued event held +Inf,
+// which the log cannot encode), the manager's floor still encodes, and a
+// window a manager opens by hand issues again.
+func TestIssueAfterHours(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, strings.Replace(rigHall, `close: "24:00"`, `close: "09:00"`, 1), nil) // 10:00 now: closed
+	r.start()
+	ctx := context.Background()
+	_, err := r.c.Issue(ctx, IssueRequest{Item: "HR-001"}, "", "")
+	if Code(err) != "closed_today" {
+		t.Fatalf("after hours: %v (code %q), want closed_today", err, Code(err))
+	}
+	if n := len(r.c.Snapshot().Waiting); n != 0 {
+		t.Fatalf("%d tickets waiting after a refusal", n)
+	}
+	if _, err := json.Marshal(r.c.ManagerFloor()); err != nil {
+		t.Fatalf("manager floor after hours: %v", err)
+	}
+	if _, err := r.c.Manage(ctx, ManagerAction{Type: "open", Window: 1}); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := r.c.Issue(ctx, IssueRequest{Item: "HR-001"}, "", "")
+	if err != nil || tk.P50S < 0 {
+		t.Fatalf("with window 1 opened by hand: %+v, %v", tk, err)
+	}
+}

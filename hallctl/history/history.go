@@ -256,7 +256,7 @@ func (g *gen) day(ctx context.Context, day time.Time, n int) error {
 			it := items[g.rng.IntN(len(items))]
 			g.stats.Issued++
 			key := "gen-" + strconv.Itoa(g.stats.Issued)
-			if _, err := g.logged(ctx, key)(g.eng.Issue(arrivals[i], queue.IssueReq{Item: it.Code})); err != nil && !errors.Is(err, queue.ErrNotServed) {
+			if _, err := g.logged(ctx, key)(g.eng.Issue(arrivals[i], queue.IssueReq{Item: it.Code})); err != nil && !errors.Is(err, queue.ErrNotServed) && !errors.Is(err, queue.ErrClosedToday) {
 				return err
 			}
 			i++

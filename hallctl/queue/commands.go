@@ -58,6 +58,12 @@ func (e *Engine) Issue(now time.Time, r IssueReq) (Event, error) {
 	at := micros(now)
 	key := e.placeKey(j, r.Class, at, at)
 	est := e.estimate(j, key, at, e.nextID(), at)
+	if !est.Known() {
+		// No window is open for it and none opens again today: a ticket
+		// now would promise a call that will not come (the dispensers of
+		// a hall stop issuing after its last window closes, 停止取号).
+		return Event{}, fmt.Errorf("item %s: %w", r.Item, ErrClosedToday)
+	}
 	ev := Event{
 		Type: EvIssued, At: now, Ticket: e.nextID(), Number: number, Day: day, Seq: seq,
 		Item: r.Item, Class: r.Class, Person: r.Person, Proxy: r.Proxy, Key: key,

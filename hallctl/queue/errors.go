@@ -27,6 +27,7 @@ var (
 	ErrDuplicatePerson = &Error{"duplicate_person", "this person already holds an active ticket for the item"}
 	ErrBadState        = &Error{"bad_state", "ticket is not in a state that allows this"}
 	ErrNotServed       = &Error{"not_served", "no window may serve this item"}
+	ErrClosedToday     = &Error{"closed_today", "no window will serve this item again today"}
 	ErrInconsistent    = &Error{"inconsistent_event", "event does not fit the engine's state"}
 	ErrBadLease        = &Error{"bad_lease", "a lease needs 1 to 999 numbers and an expiry after now"}
 	ErrNotLeased       = &Error{"not_leased", "number is not inside a lease granted for this item and day"}

@@ -15,6 +15,26 @@ type Estimate struct {
 	P90S  float64 // 90th percentile
 }
 
+// Known reports whether the estimate is a wait at all: it is +Inf when no
+// window is open for the line and none opens again today, and -1 (NoEstimate)
+// in an event that recorded such a ticket.
+func (e Estimate) Known() bool {
+	return e.MeanS >= 0 && !math.IsInf(e.MeanS, 0) && !math.IsNaN(e.MeanS) &&
+		e.P90S >= 0 && !math.IsInf(e.P90S, 0) && !math.IsNaN(e.P90S)
+}
+
+// NoEstimate is what an event records for a ticket with no estimate (JSON
+// has no infinity); the API answers -1 for it too.
+const NoEstimate = -1
+
+// orNone is the estimate as an event may hold it.
+func (e Estimate) orNone() Estimate {
+	if e.Known() {
+		return e
+	}
+	return Estimate{Ahead: e.Ahead, MeanS: NoEstimate, P50S: NoEstimate, P90S: NoEstimate}
+}
+
 // The model. A ticket of item j waits for the tickets ahead of it in j's
 // line; the windows that may call j serve them at the effective capacity
 // c_j = Σ_w share_w(j), where a window splits itself across the item
@@ -67,6 +87,9 @@ func newCalibration() calibration { return calibration{l50: 0, l90: math.Log(2.5
 // the shown quantiles directly (stochastic approximation: down after a
 // wait at or below, up after one above); the window keeps r.
 func (c *calibration) observe(wait, mean, p50, p90 float64) {
+	if !(Estimate{MeanS: mean, P90S: p90}).Known() || p50 < 0 || math.IsInf(p50, 0) {
+		return // the ticket was shown no estimate: nothing to learn
+	}
 	c.n++
 	eta := max(0.02, 1/float64(c.n+10))
 	if wait <= p50 {

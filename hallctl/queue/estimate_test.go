@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"encoding/json"
+	"errors"
 	"math"
 	"testing"
 )
@@ -111,5 +113,55 @@ func TestCalibrationSkipsCalledAtOnce(t *testing.T) {
 	must(t)(e.CallNext(at(10, 4), 2))
 	if e.cal.n != 1 || len(e.cal.hist) != 1 {
 		t.Errorf("a ticket that waited: n %d, window %d", e.cal.n, len(e.cal.hist))
+	}
+}
+
+// TestIssueAfterTheLastWindowCloses: once every window that may serve an
+// item has closed after its last hours, a ticket would promise a call that
+// does not come today: Issue refuses it with closed_today and changes
+// nothing. Before opening it issues (the windows open later today), and a
+// window a manager opens after hours serves again. A number printed
+// offline from a lease is taken whatever the hour, with no estimate (-1)
+// that encodes as JSON and teaches the calibration nothing. Issue used to
+// record +Inf, which no event log can encode: the API answered 500.
+func TestIssueAfterTheLastWindowCloses(t *testing.T) {
+	s := testSpec(t, nil)
+	for i := range s.Windows {
+		s.Windows[i].Hours = []Span{{540, 1020}} // 09:00–17:00
+	}
+	e, err := New(s, shanghai, DefaultOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := must(t)(e.Issue(at(8, 30), IssueReq{Item: "HR-001"})); ev.EstMeanS != 30*60+150 {
+		t.Fatalf("before opening: mean %.0f s, want %d (from 09:00, two windows)", ev.EstMeanS, 30*60+150)
+	}
+	l := must(t)(e.Lease(at(8, 31), "HR-001", 3, endOfDay(at(8, 31)), "k1/btn-1"))
+	n := e.TicketCount()
+	_, err = e.Issue(at(17, 10), IssueReq{Item: "HR-001"})
+	if !errors.Is(err, ErrClosedToday) || Code(err) != "closed_today" {
+		t.Fatalf("after hours: %v, want closed_today", err)
+	}
+	if e.TicketCount() != n {
+		t.Fatalf("a refused ticket was counted: %d tickets, want %d", e.TicketCount(), n)
+	}
+	leased := must(t)(e.IssueLeased(at(17, 12), IssueReq{Item: "HR-001"}, Number("A", l.From), at(16, 59)))
+	if leased.EstMeanS != NoEstimate || leased.EstP50S != NoEstimate || leased.EstP90S != NoEstimate {
+		t.Fatalf("leased after hours: estimate %v/%v/%v, want %d", leased.EstMeanS, leased.EstP50S, leased.EstP90S, NoEstimate)
+	}
+	if _, err := json.Marshal(leased); err != nil {
+		t.Fatalf("the event does not encode: %v", err)
+	}
+	must(t)(e.OpenWindow(at(17, 15), 3)) // a manager keeps one window on
+	ev := must(t)(e.Issue(at(17, 15), IssueReq{Item: "HR-001"}))
+	if !(Estimate{MeanS: ev.EstMeanS, P90S: ev.EstP90S}).Known() {
+		t.Fatalf("with window 3 open: no estimate %+v", ev)
+	}
+	calls := e.cal.n
+	must(t)(e.CallNext(at(17, 20), 3)) // the 08:30 ticket
+	must(t)(e.Finish(at(17, 21), 3))
+	must(t)(e.CallNext(at(17, 22), 3)) // the leased one: shown no estimate
+	if e.cal.n != calls+1 {
+		t.Fatalf("calibration saw %d tickets, want 1 (the leased ticket had no estimate)", e.cal.n-calls)
 	}
 }

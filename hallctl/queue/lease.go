@@ -153,7 +153,7 @@ func (e *Engine) IssueLeased(now time.Time, r IssueReq, number string, printedAt
 	at, printed := micros(now), micros(printedAt)
 	key := e.placeKey(j, r.Class, printed, at)
 	id := e.nextID()
-	est := e.estimate(j, key, printed, id, at)
+	est := e.estimate(j, key, printed, id, at).orNone() // printed already: taken even after hours
 	ev := Event{
 		Type: EvIssued, At: now, Ticket: id, Number: number, Day: day, Seq: seq,
 		Item: r.Item, Class: r.Class, Person: r.Person, Proxy: r.Proxy, Key: key,

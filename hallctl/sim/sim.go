@@ -354,8 +354,8 @@ func (r *runner) arrive(i int32, t int64) error {
 	a := &r.arrivals[i]
 	now := r.at(t)
 	ev, err := r.eng.Issue(now, queue.IssueReq{Item: a.Item, Class: a.Class})
-	if errors.Is(err, queue.ErrNotServed) {
-		r.issueErr++ // no window may ever serve it under this policy
+	if errors.Is(err, queue.ErrNotServed) || errors.Is(err, queue.ErrClosedToday) {
+		r.issueErr++ // no window may ever serve it under this policy, or none will again today
 		return nil
 	}
 	if err != nil {

@@ -61,6 +61,7 @@ var problems = map[string]problemText{
 	"duplicate_person":    {409, "您已持有该事项的有效号码", "this person already holds an active ticket for the item"},
 	"bad_state":           {409, "号码状态不允许此操作", "the ticket's state does not allow this"},
 	"not_served":          {409, "暂无窗口办理该事项", "no window may serve this item"},
+	"closed_today":        {409, "今日该事项已停止取号，请明日再来或预约办理", "no window will serve this item again today; come back tomorrow or book an appointment"},
 	"duplicate":           {409, "请求已处理", "request already handled"},
 	"no_card":             {409, "未读到身份证，请将身份证放在读卡区", "no ID card read on this kiosk"},
 	"card_session_busy":   {409, "该终端的读卡器已被占用", "the kiosk's reader has a live card session"},
