@@ -126,9 +126,10 @@ func TestDeadLetterReplayedFromCLI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		msg, _ := io.ReadAll(res.Body)
 		res.Body.Close()
 		if res.StatusCode >= 300 {
-			t.Fatalf("POST %s: %d", p, res.StatusCode)
+			t.Fatalf("POST %s: %d %s (stderr %s)", p, res.StatusCode, msg, errb.String())
 		}
 	}
 	for i := 0; i < 3; i++ {

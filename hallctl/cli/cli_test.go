@@ -41,7 +41,7 @@ func hallFile(t *testing.T) (path, stateDir string) {
 	dir := t.TempDir()
 	stateDir = filepath.Join(dir, "state")
 	path = filepath.Join(dir, "hall.yaml")
-	yaml := fmt.Sprintf(`hall: {id: cli, name: 命令行大厅, timezone: Asia/Shanghai, hours: {open: "08:00", close: "18:00"}}
+	yaml := fmt.Sprintf(`hall: {id: cli, name: 命令行大厅, timezone: Asia/Shanghai, hours: {open: "00:00", close: "24:00"}} # any time of day: serve runs on the real clock
 server: {state_dir: %q}
 departments: [{code: HR, name: 人社}]
 items: [{code: HR-001, name: 社保卡, dept: HR, prefix: A, service_s: 240}]

@@ -24,7 +24,7 @@ import (
 
 // The test hall: two departments; window 3 is closed and may become a
 // no-difference window (the rebalance story).
-const testHall = `hall: {id: t-hall, name: 市民服务中心, hours: {open: "00:00", close: "23:59"}}
+const testHall = `hall: {id: t-hall, name: 市民服务中心, hours: {open: "00:00", close: "24:00"}}
 departments:
   - {code: HR, name: 人力资源和社会保障局}
   - {code: MKT, name: 市场监督管理局}
