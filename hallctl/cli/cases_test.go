@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -88,34 +85,8 @@ func TestDeadLetterReplayedFromCLI(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pr, pw := io.Pipe()
-	var errb bytes.Buffer
-	envs := map[string]string{"MQTT_ADDR": "127.0.0.1:0", "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "error"}
-	e := &env{version: "v-test", stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(k string) string { return envs[k] }}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		code := run(ctx, e, []string{"serve", "--config", path})
-		pw.Close()
-		done <- code
-	}()
-	defer func() { cancel(); <-done }()
-	lines := bufio.NewScanner(pr)
-	var health string
-	for lines.Scan() {
-		l := lines.Text()
-		if strings.HasPrefix(l, "health") {
-			health = strings.Fields(l)[1]
-		}
-		if strings.HasPrefix(l, "hall screen") {
-			break
-		}
-	}
-	if health == "" {
-		t.Fatalf("serve printed no health URL (stderr %s)", errb.String())
-	}
-	go io.Copy(io.Discard, pr)
-	base := strings.TrimSuffix(health, "/healthz")
+	hall := serveHall(t, path, "error")
+	base := hall.base
 	_, tok, _ := runCLI(t, "token", "--config", path, "--role", "manager")
 	post := func(p, body string) {
 		t.Helper()
@@ -129,7 +100,7 @@ func TestDeadLetterReplayedFromCLI(t *testing.T) {
 		msg, _ := io.ReadAll(res.Body)
 		res.Body.Close()
 		if res.StatusCode >= 300 {
-			t.Fatalf("POST %s: %d %s (stderr %s)", p, res.StatusCode, msg, errb.String())
+			t.Fatalf("POST %s: %d %s (stderr %s)", p, res.StatusCode, msg, hall.stderr.String())
 		}
 	}
 	for i := 0; i < 3; i++ {

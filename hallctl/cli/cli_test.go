@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -315,35 +316,9 @@ func TestReport(t *testing.T) {
 // told to.
 func TestServe(t *testing.T) {
 	path, stateDir := hallFile(t)
-	pr, pw := io.Pipe()
-	var errb bytes.Buffer
-	envs := map[string]string{"MQTT_ADDR": "127.0.0.1:0", "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn"}
-	e := &env{version: "v-test", stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(k string) string { return envs[k] }}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	go func() {
-		code := run(ctx, e, []string{"serve", "--config", path})
-		pw.Close()
-		done <- code
-	}()
-	lines := bufio.NewScanner(pr)
-	var health string
-	for lines.Scan() {
-		l := lines.Text()
-		if strings.HasPrefix(l, "health") {
-			health = strings.Fields(l)[1]
-		}
-		if strings.HasPrefix(l, "hall screen") {
-			break
-		}
-	}
-	if health == "" {
-		t.Fatalf("serve printed no health URL (exit %d, stderr %s)", <-done, errb.String())
-	}
-	go io.Copy(io.Discard, pr)
+	srv := serveHall(t, path, "warn")
 	// The API answers (healthz waits for the broker connection).
-	res, err := http.Get(strings.TrimSuffix(health, "/healthz") + "/api/v1/hall")
+	res, err := http.Get(srv.base + "/api/v1/hall")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,9 +327,8 @@ func TestServe(t *testing.T) {
 	if res.StatusCode != 200 || !strings.Contains(string(b), "命令行大厅") {
 		t.Errorf("GET /api/v1/hall: %d %s", res.StatusCode, b)
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("serve exit %d: %s", code, errb.String())
+	if code := srv.stop(); code != 0 {
+		t.Errorf("serve exit %d: %s", code, srv.stderr.String())
 	}
 	if _, err := os.Stat(filepath.Join(stateDir, "hallctl.db")); err != nil {
 		t.Errorf("no event log in the state directory: %v", err)
@@ -371,34 +345,8 @@ func TestServe(t *testing.T) {
 // token_revoked at once; `enable` lifts it; `disabled` lists them.
 func TestTokenDisableThroughServe(t *testing.T) {
 	path, _ := hallFile(t)
-	pr, pw := io.Pipe()
-	var errb bytes.Buffer
-	envs := map[string]string{"MQTT_ADDR": "127.0.0.1:0", "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn"}
-	e := &env{version: "v-test", stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(k string) string { return envs[k] }}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	go func() {
-		code := run(ctx, e, []string{"serve", "--config", path})
-		pw.Close()
-		done <- code
-	}()
-	lines := bufio.NewScanner(pr)
-	var health string
-	for lines.Scan() {
-		l := lines.Text()
-		if strings.HasPrefix(l, "health") {
-			health = strings.Fields(l)[1]
-		}
-		if strings.HasPrefix(l, "hall screen") {
-			break
-		}
-	}
-	if health == "" {
-		t.Fatalf("serve printed no health URL (exit %d, stderr %s)", <-done, errb.String())
-	}
-	go io.Copy(io.Discard, pr)
-	base := strings.TrimSuffix(health, "/healthz")
+	srv := serveHall(t, path, "warn")
+	base := srv.base
 	_, tok, _ := runCLI(t, "token", "--config", path, "--role", "clerk", "--window", "1", "--subject", "工号1024")
 	status := func() (int, string) {
 		req, _ := http.NewRequest("GET", base+"/api/v1/windows/1", nil)
@@ -436,9 +384,74 @@ func TestTokenDisableThroughServe(t *testing.T) {
 	if code, _, errs := runCLI(t, "token", "disable", "--config", path, "--url", base, "a/b"); code != 2 || !strings.Contains(errs, "subject") {
 		t.Errorf("bad subject: %d %q", code, errs)
 	}
-	cancel()
-	<-done
+	srv.stop()
 	if code, _, errs := runCLI(t, "token", "disable", "--config", path, "--url", base, "x"); code != 1 || !strings.Contains(errs, "not reachable") {
 		t.Errorf("controller down: %d %q", code, errs)
 	}
+}
+
+// served is a `hallctl serve` running in-process on free ports.
+type served struct {
+	base   string     // http://host:port of its web server
+	stderr *syncBuf   // its log
+	stop   func() int // cancels serve and returns its exit code; idempotent
+}
+
+// serveHall runs `hallctl serve --config path` with logs at level and
+// waits until it has printed where everything is.
+func serveHall(t *testing.T, path, level string) *served {
+	t.Helper()
+	pr, pw := io.Pipe()
+	s := &served{stderr: &syncBuf{}}
+	envs := map[string]string{"MQTT_ADDR": "127.0.0.1:0", "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": level}
+	e := &env{version: "v-test", stdin: strings.NewReader(""), stdout: pw, stderr: s.stderr, getenv: func(k string) string { return envs[k] }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		code := run(ctx, e, []string{"serve", "--config", path})
+		pw.Close()
+		done <- code
+	}()
+	var once sync.Once
+	code := 0
+	s.stop = func() int {
+		once.Do(func() { cancel(); code = <-done })
+		return code
+	}
+	t.Cleanup(func() { s.stop() })
+	lines := bufio.NewScanner(pr)
+	var health string
+	for lines.Scan() {
+		l := lines.Text()
+		if strings.HasPrefix(l, "health") {
+			health = strings.Fields(l)[1]
+		}
+		if strings.HasPrefix(l, "hall screen") {
+			break
+		}
+	}
+	if health == "" {
+		t.Fatalf("serve printed no health URL (exit %d, stderr %s)", s.stop(), s.stderr.String())
+	}
+	go io.Copy(io.Discard, pr)
+	s.base = strings.TrimSuffix(health, "/healthz")
+	return s
+}
+
+// syncBuf is a buffer that serve writes while a test may read it.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
