@@ -1,11 +1,7 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -127,40 +123,17 @@ func TestServeTLSAndAdminOverHTTPS(t *testing.T) {
 	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pr, pw := io.Pipe()
-	var errb bytes.Buffer
-	envs := map[string]string{"MQTT_ADDR": "127.0.0.1:0", "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn"}
-	e := &env{version: "v-test", stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(k string) string { return envs[k] }}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		code := run(ctx, e, []string{"serve", "--config", path})
-		pw.Close()
-		done <- code
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	lines := bufio.NewScanner(pr)
-	var health, mqtt string
-	for lines.Scan() {
-		l := lines.Text()
-		if strings.HasPrefix(l, "health") {
-			health = strings.Fields(l)[1]
-		}
+	hall := serveHall(t, path, "warn")
+	var mqtt string
+	for _, l := range hall.printed {
 		if strings.HasPrefix(l, "MQTT broker") {
 			mqtt = strings.Fields(l)[2]
 		}
-		if strings.HasPrefix(l, "hall screen") {
-			break
-		}
 	}
-	go io.Copy(io.Discard, pr)
-	if !strings.HasPrefix(health, "https://") || !strings.HasPrefix(mqtt, "mqtts://") {
-		t.Fatalf("serve printed health %q, MQTT %q (stderr %s)", health, mqtt, errb.String())
+	if !strings.HasPrefix(hall.base, "https://") || !strings.HasPrefix(mqtt, "mqtts://") {
+		t.Fatalf("serve printed %q (stderr %s)", hall.printed, hall.stderr.String())
 	}
-	base := strings.TrimSuffix(health, "/healthz")
+	base := hall.base
 	if code, out, errs := runCLI(t, "token", "disabled", "--config", path, "--url", base); code != 0 {
 		t.Fatalf("token disabled over HTTPS: %d %q %q", code, out, errs)
 	}

@@ -392,9 +392,10 @@ func TestTokenDisableThroughServe(t *testing.T) {
 
 // served is a `hallctl serve` running in-process on free ports.
 type served struct {
-	base   string     // http://host:port of its web server
-	stderr *syncBuf   // its log
-	stop   func() int // cancels serve and returns its exit code; idempotent
+	base    string     // http://host:port (or https://) of its web server
+	printed []string   // what it printed on start, up to the hall screen's line
+	stderr  *syncBuf   // its log
+	stop    func() int // cancels serve and returns its exit code; idempotent
 }
 
 // serveHall runs `hallctl serve --config path` with logs at level and
@@ -423,6 +424,7 @@ func serveHall(t *testing.T, path, level string) *served {
 	var health string
 	for lines.Scan() {
 		l := lines.Text()
+		s.printed = append(s.printed, l)
 		if strings.HasPrefix(l, "health") {
 			health = strings.Fields(l)[1]
 		}
