@@ -19,8 +19,8 @@ type Estimate struct {
 // window is open for the line and none opens again today, and -1 (NoEstimate)
 // in an event that recorded such a ticket.
 func (e Estimate) Known() bool {
-	return e.MeanS >= 0 && !math.IsInf(e.MeanS, 0) && !math.IsNaN(e.MeanS) &&
-		e.P90S >= 0 && !math.IsInf(e.P90S, 0) && !math.IsNaN(e.P90S)
+	wait := func(s float64) bool { return s >= 0 && !math.IsInf(s, 0) } // false for NaN too
+	return wait(e.MeanS) && wait(e.P50S) && wait(e.P90S)
 }
 
 // NoEstimate is what an event records for a ticket with no estimate (JSON
@@ -87,7 +87,7 @@ func newCalibration() calibration { return calibration{l50: 0, l90: math.Log(2.5
 // the shown quantiles directly (stochastic approximation: down after a
 // wait at or below, up after one above); the window keeps r.
 func (c *calibration) observe(wait, mean, p50, p90 float64) {
-	if !(Estimate{MeanS: mean, P90S: p90}).Known() || p50 < 0 || math.IsInf(p50, 0) {
+	if !(Estimate{MeanS: mean, P50S: p50, P90S: p90}).Known() {
 		return // the ticket was shown no estimate: nothing to learn
 	}
 	c.n++

@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"math"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -289,8 +288,8 @@ func (s *server) ticketStatus(number string) (TicketStatus, error) {
 		s.c.View(func(e *queue.Engine) {
 			if est, err := e.Estimate(t.ID, s.c.Now()); err == nil {
 				ts.Ahead, ts.NowP50S, ts.NowP90S = est.Ahead, est.P50S, est.P90S
-				if math.IsInf(est.P90S, 0) || math.IsNaN(est.P90S) { // no window can serve it: no estimate (-1), not a JSON error
-					ts.NowP50S, ts.NowP90S = -1, -1
+				if !est.Known() { // no window will serve it today: no estimate (-1), not a JSON error
+					ts.NowP50S, ts.NowP90S = queue.NoEstimate, queue.NoEstimate
 				}
 			}
 		})
