@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -294,14 +295,39 @@ func (w testWriter) Write(p []byte) (int, error) {
 // status has been published after "online".
 func (ct *controller) waitBirth() wire.InfoMsg {
 	ct.t.Helper()
-	st, err := wire.DecodeAvailability(ct.next(wire.AgentStatus(hall, agentID)).payload)
+	// The birth is the agent's status, its info and its devices' status.
+	// Published live they arrive in that order; a subscriber that comes
+	// after the agent gets them as retained messages, which the broker
+	// sends in its store's order (mochi walks a map), so order is checked
+	// only for live messages and no birth message is skipped either way.
+	statusT, infoT, devT := wire.AgentStatus(hall, agentID), wire.AgentInfo(hall, agentID), wire.DevStatus(hall, agentID, "broken-1")
+	got := map[string]msg{}
+	var order []string
+	deadline := time.After(wait)
+	for len(got) < 3 {
+		select {
+		case m := <-ct.msg:
+			if m.topic != statusT && m.topic != infoT && m.topic != devT {
+				continue
+			}
+			if _, dup := got[m.topic]; !dup {
+				order = append(order, m.topic)
+			}
+			got[m.topic] = m
+		case <-deadline:
+			ct.t.Fatalf("agent birth within %v: got %v", wait, order)
+		}
+	}
+	if live := !got[statusT].retained && !got[infoT].retained && !got[devT].retained; live && !slices.Equal(order, []string{statusT, infoT, devT}) {
+		ct.t.Fatalf("live birth out of order: %v", order)
+	}
+	st, err := wire.DecodeAvailability(got[statusT].payload)
 	if err != nil || st != wire.Online {
 		ct.t.Fatalf("agent status %q %v", st, err)
 	}
-	info, err := wire.DecodeInfo(ct.next(wire.AgentInfo(hall, agentID)).payload)
+	info, err := wire.DecodeInfo(got[infoT].payload)
 	if err != nil {
 		ct.t.Fatal(err)
 	}
-	ct.next(wire.DevStatus(hall, agentID, "broken-1"))
 	return info
 }
