@@ -37,6 +37,9 @@ type Alert struct {
 	Value     float64   `json:"value"`     // minutes waited/paused, days left, rate
 	Threshold float64   `json:"threshold"` // the limit it broke
 	Message   string    `json:"message"`
+	// Outbox names the outbox of a dead_letter alert: cases (the case
+	// system's webhook) or supervision (the 电子监察 platform's).
+	Outbox string `json:"outbox,omitempty"`
 }
 
 // Alerts computes the supervision alerts at now from a ledger: a pure

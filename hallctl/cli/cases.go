@@ -25,27 +25,31 @@ import (
 // token from the local key ring; replays and discards are audited as
 // CLISubject).
 //
-//	hallctl cases dead-letters list    --config F [--url URL] [--json]
-//	hallctl cases dead-letters show    --config F [--url URL] KEY
-//	hallctl cases dead-letters replay  --config F [--url URL] KEY|--all
-//	hallctl cases dead-letters discard --config F [--url URL] --reason TEXT KEY
+//	hallctl cases dead-letters list    --config F [--url URL] [--outbox cases|supervision] [--json]
+//	hallctl cases dead-letters show    --config F [--url URL] [--outbox …] KEY
+//	hallctl cases dead-letters replay  --config F [--url URL] [--outbox …] KEY|--all
+//	hallctl cases dead-letters discard --config F [--url URL] [--outbox …] --reason TEXT KEY
+//
+// --outbox supervision works on the 电子监察 platform's outbox
+// (case_system.supervision.url) instead of the case system's webhook.
 //	hallctl cases supervision-export --config F --date YYYY-MM-DD --format json|csv --out FILE [--db FILE]
 func runCases(ctx context.Context, e *env, args []string) int {
 	if len(args) >= 1 && args[0] == "supervision-export" {
 		return runSupervisionExport(ctx, e, args[1:])
 	}
 	if len(args) < 2 || args[0] != "dead-letters" {
-		fmt.Fprintln(e.stderr, "usage: hallctl cases dead-letters list|show|replay|discard --config FILE [--url URL] [KEY]")
+		fmt.Fprintln(e.stderr, "usage: hallctl cases dead-letters list|show|replay|discard --config FILE [--url URL] [--outbox cases|supervision] [KEY]")
 		fmt.Fprintln(e.stderr, "       hallctl cases supervision-export --config FILE --date YYYY-MM-DD --format json|csv --out FILE")
 		return 2
 	}
 	op, args := args[1], args[2:]
-	fs := newFlags(e, "cases dead-letters "+op, "--config FILE [--url URL] [--all] [--reason TEXT] [--json] [KEY]")
+	fs := newFlags(e, "cases dead-letters "+op, "--config FILE [--url URL] [--outbox cases|supervision] [--all] [--reason TEXT] [--json] [KEY]")
 	fs.String("config", "", "hall config `file` (its state_dir's key ring and server.http_addr)")
 	base := fs.String("url", "", "the controller's `URL` (default http(s)://$HTTP_ADDR or server.http_addr)")
 	all := fs.Bool("all", false, "replay: every dead letter")
 	reason := fs.String("reason", "", "discard: why this event may be dropped for good (audited)")
 	asJSON := fs.Bool("json", false, "list: JSON instead of a table")
+	outbox := fs.String("outbox", "cases", "`cases` (the case system's webhook) or supervision (the 电子监察 platform's)")
 	positional := 0
 	switch op {
 	case "show", "discard":
@@ -69,12 +73,20 @@ func runCases(ctx context.Context, e *env, args []string) int {
 	if keys == nil {
 		return code
 	}
+	if *outbox != "cases" && *outbox != "supervision" {
+		fmt.Fprintf(e.stderr, "hallctl cases dead-letters: --outbox %q: cases or supervision\n", *outbox)
+		return 2
+	}
+	query, what := "", "case"
+	if *outbox == "supervision" {
+		query, what = "?outbox=supervision", "supervision"
+	}
 	call := func(method, path string, body any) (int, []byte, bool) {
 		var b []byte
 		if body != nil {
 			b, _ = json.Marshal(body)
 		}
-		status, out, err := adminCallBody(ctx, e, keys, cfg, *base, method, "/api/v1/manager/dead-letters"+path, b)
+		status, out, err := adminCallBody(ctx, e, keys, cfg, *base, method, "/api/v1/manager/dead-letters"+path+query, b)
 		if err != nil {
 			fmt.Fprintln(e.stderr, "hallctl cases dead-letters "+op+":", err)
 			return 0, nil, false
@@ -107,7 +119,7 @@ func runCases(ctx context.Context, e *env, args []string) int {
 			return 1
 		}
 		if len(l.DeadLetters) == 0 {
-			fmt.Fprintln(e.stdout, "no dead letters: every case event was delivered or is on its way")
+			fmt.Fprintf(e.stdout, "no dead letters: every %s event was delivered or is on its way\n", what)
 			return 0
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -117,7 +129,11 @@ func runCases(ctx context.Context, e *env, args []string) int {
 				d.DeadAt.Local().Format(time.DateTime), d.LastError)
 		}
 		_ = tw.Flush()
-		fmt.Fprintf(e.stdout, "%d dead letter(s); each holds back its case's later events: replay KEY (or --all) once the case system takes them, or discard KEY --reason TEXT\n", len(l.DeadLetters))
+		receiver := "the case system takes them"
+		if *outbox == "supervision" {
+			receiver = "the supervision platform takes them"
+		}
+		fmt.Fprintf(e.stdout, "%d dead letter(s); each holds back its case's later events: replay KEY (or --all) once %s, or discard KEY --reason TEXT\n", len(l.DeadLetters), receiver)
 	case "show":
 		_, out, ok := call("GET", "/"+url.PathEscape(key), nil)
 		if !ok {

@@ -125,6 +125,13 @@ func TestDeadLetterReplayedFromCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "ticket.issued") || !strings.Contains(out, "ticket-2") || !strings.Contains(out, "1 dead letter") {
 		t.Fatalf("list: %d %q %q", code, out, errs)
 	}
+	// The supervision outbox is named with --outbox; this hall has none.
+	if code, out, errs := runCLI(t, "cases", "dead-letters", "list", "--config", path, "--url", base, "--outbox", "supervision"); code != 1 || !strings.Contains(errs, "409") || !strings.Contains(errs, "no_case_system") {
+		t.Errorf("list --outbox supervision without a platform: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := runCLI(t, "cases", "dead-letters", "list", "--config", path, "--url", base, "--outbox", "nope"); code != 2 || !strings.Contains(errs, "cases or supervision") {
+		t.Errorf("list --outbox nope: %d %q %q", code, out, errs)
+	}
 	sink.mu.Lock()
 	if n := count("ticket-2"); n != 0 {
 		t.Fatalf("ticket 2 had %d events delivered past its dead letter", n)

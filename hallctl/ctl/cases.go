@@ -374,13 +374,13 @@ func (c *Controller) Supervision(ctx context.Context) []casesys.Alert {
 	}
 	if ob := c.cases.supOutbox; ob != nil {
 		if st := ob.Stats(); st.Dead > 0 {
-			out = append(out, casesys.Alert{Kind: "dead_letter", Severity: "critical", Value: float64(st.Dead),
-				Message: fmt.Sprintf("%d 条电子监察事件无法送达监察平台，其后的监察事件也在等待", st.Dead)})
+			out = append(out, casesys.Alert{ID: "dead_letter/" + OutboxSupervision, Kind: "dead_letter", Severity: "critical", Value: float64(st.Dead), Outbox: OutboxSupervision,
+				Message: fmt.Sprintf("%d 条电子监察事件无法送达监察平台，其后的监察事件也在等待：请重新发送或作废（hallctl cases dead-letters --outbox supervision）", st.Dead)})
 		}
 	}
 	if ob := c.cases.outbox; ob != nil {
 		if st := ob.Stats(); st.Dead > 0 {
-			out = append(out, casesys.Alert{Kind: "dead_letter", Severity: "critical", Value: float64(st.Dead),
+			out = append(out, casesys.Alert{Kind: "dead_letter", Severity: "critical", Value: float64(st.Dead), Outbox: OutboxCases,
 				Message: fmt.Sprintf("%d 条办件事件无法送达办件系统，其所属办件的后续事件也在等待：请在“送达失败”中重新发送或作废（hallctl cases dead-letters）", st.Dead)})
 		}
 	}

@@ -16,52 +16,106 @@ import (
 // system is fixed) or discards it (the case system can never take it).
 // Both are audited: who, when, which event, and for a discard why.
 
-// ErrNoOutbox: the hall has no case-system webhook.
+// ErrNoOutbox: the hall has no case-system webhook (or, for the
+// supervision outbox, no case_system.supervision.url).
 var ErrNoOutbox = errors.New("no case-system webhook is configured")
 
-// DeadLetters lists the dead letters in log order.
-func (c *Controller) DeadLetters(ctx context.Context) ([]casesys.Entry, error) {
-	ob := c.Outbox()
+// ErrUnknownOutbox: an outbox name other than cases or supervision.
+var ErrUnknownOutbox = errors.New(`unknown outbox (have "cases" and "supervision")`)
+
+// The outboxes with dead letters: the case system's webhook (the default)
+// and the 电子监察 supervision platform's.
+const (
+	OutboxCases       = "cases"
+	OutboxSupervision = "supervision"
+)
+
+// outboxNamed returns the outbox name ("" is OutboxCases).
+func (c *Controller) outboxNamed(name string) (*casesys.Outbox, error) {
+	var ob *casesys.Outbox
+	switch name {
+	case "", OutboxCases:
+		ob = c.Outbox()
+	case OutboxSupervision:
+		ob = c.SupervisionOutbox()
+		if ob == nil {
+			return nil, fmt.Errorf("%w: no case_system.supervision.url", ErrNoOutbox)
+		}
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrUnknownOutbox, name)
+	}
 	if ob == nil {
 		return nil, ErrNoOutbox
+	}
+	return ob, nil
+}
+
+// DeadLetters lists the case outbox's dead letters in log order.
+func (c *Controller) DeadLetters(ctx context.Context) ([]casesys.Entry, error) {
+	return c.DeadLettersIn(ctx, OutboxCases)
+}
+
+// DeadLettersIn lists the dead letters of the outbox named (OutboxCases
+// or OutboxSupervision) in log order.
+func (c *Controller) DeadLettersIn(ctx context.Context, outbox string) ([]casesys.Entry, error) {
+	ob, err := c.outboxNamed(outbox)
+	if err != nil {
+		return nil, err
 	}
 	return ob.DeadLetters(ctx)
 }
 
-// DeadLetter returns one dead letter (casesys.ErrNoDeadLetter if none).
+// DeadLetter returns one dead letter of the case outbox
+// (casesys.ErrNoDeadLetter if none).
 func (c *Controller) DeadLetter(ctx context.Context, key string) (casesys.Entry, error) {
-	ob := c.Outbox()
-	if ob == nil {
-		return casesys.Entry{}, ErrNoOutbox
+	return c.DeadLetterIn(ctx, OutboxCases, key)
+}
+
+// DeadLetterIn returns one dead letter of the outbox named.
+func (c *Controller) DeadLetterIn(ctx context.Context, outbox, key string) (casesys.Entry, error) {
+	ob, err := c.outboxNamed(outbox)
+	if err != nil {
+		return casesys.Entry{}, err
 	}
 	return ob.DeadLetter(ctx, key)
 }
 
-// ReplayDeadLetters puts the dead letter key ("" = every one) back in the
-// outbox with its attempts reset, ahead of its case's later events, and
-// records who did it. It returns how many went back.
+// ReplayDeadLetters puts the case outbox's dead letter key ("" = every
+// one) back in the outbox with its attempts reset, ahead of its case's
+// later events, and records who did it. It returns how many went back.
 func (c *Controller) ReplayDeadLetters(ctx context.Context, key, actor, role string) (int, error) {
-	ob := c.Outbox()
-	if ob == nil {
-		return 0, ErrNoOutbox
+	return c.ReplayDeadLettersIn(ctx, OutboxCases, key, actor, role)
+}
+
+// ReplayDeadLettersIn is ReplayDeadLetters on the outbox named.
+func (c *Controller) ReplayDeadLettersIn(ctx context.Context, outbox, key, actor, role string) (int, error) {
+	ob, err := c.outboxNamed(outbox)
+	if err != nil {
+		return 0, err
 	}
 	n, err := ob.Replay(ctx, key)
 	if err != nil || n == 0 {
 		return n, err
 	}
-	detail := fmt.Sprintf("%d case event(s) back in the outbox", n)
+	detail := fmt.Sprintf("%d %s event(s) back in the outbox", n, outboxNoun(outbox))
 	if key != "" {
-		detail = "case event " + key + " back in the outbox"
+		detail = outboxNoun(outbox) + " event " + key + " back in the outbox"
 	}
 	return n, c.auditOnly(ctx, "replay_dead_letter", detail, actor, role)
 }
 
-// DiscardDeadLetter drops a dead letter for good (the case's later events
-// then go on) and records who did it and why; a reason is required.
+// DiscardDeadLetter drops a dead letter of the case outbox for good (the
+// case's later events then go on) and records who did it and why; a
+// reason is required.
 func (c *Controller) DiscardDeadLetter(ctx context.Context, key, reason, actor, role string) (casesys.Entry, error) {
-	ob := c.Outbox()
-	if ob == nil {
-		return casesys.Entry{}, ErrNoOutbox
+	return c.DiscardDeadLetterIn(ctx, OutboxCases, key, reason, actor, role)
+}
+
+// DiscardDeadLetterIn is DiscardDeadLetter on the outbox named.
+func (c *Controller) DiscardDeadLetterIn(ctx context.Context, outbox, key, reason, actor, role string) (casesys.Entry, error) {
+	ob, err := c.outboxNamed(outbox)
+	if err != nil {
+		return casesys.Entry{}, err
 	}
 	if reason == "" {
 		return casesys.Entry{}, ErrDiscardReason
@@ -70,8 +124,16 @@ func (c *Controller) DiscardDeadLetter(ctx context.Context, key, reason, actor, 
 	if err != nil {
 		return e, err
 	}
-	detail := fmt.Sprintf("case event %s (%s, case %s) discarded: %s", e.Key, e.Event.Type, e.Event.Case, reason)
+	detail := fmt.Sprintf("%s event %s (%s, case %s) discarded: %s", outboxNoun(outbox), e.Key, e.Event.Type, e.Event.Case, reason)
 	return e, c.auditOnly(ctx, "discard_dead_letter", detail, actor, role)
+}
+
+// outboxNoun names an outbox's events in the audit log.
+func outboxNoun(outbox string) string {
+	if outbox == OutboxSupervision {
+		return "supervision"
+	}
+	return "case"
 }
 
 // ErrDiscardReason: a discard needs a reason for the audit log.

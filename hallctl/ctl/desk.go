@@ -595,6 +595,8 @@ func Code(err error) string {
 		return "bad_request"
 	case errors.Is(err, ErrNoOutbox):
 		return "no_case_system"
+	case errors.Is(err, ErrUnknownOutbox):
+		return "bad_request"
 	case errors.Is(err, casesys.ErrNoDeadLetter):
 		return "no_dead_letter"
 	case errors.Is(err, ErrDiscardReason):

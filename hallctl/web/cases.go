@@ -95,6 +95,10 @@ func (s *server) caseAlerts(ctx context.Context) []Alert {
 		case ctl.AlertCalendar:
 			al.EN = fmt.Sprintf("the holiday calendar has no schedule for %.0f month(s) (this or next): due dates would count their public holidays as working days; upgrade hallctl or list the dates under holidays:", a.Value)
 		case "dead_letter":
+			if a.Outbox == ctl.OutboxSupervision {
+				al.EN = fmt.Sprintf("%.0f supervision event(s) could not be delivered to the 电子监察 platform, and the later ones wait behind them: replay or discard them (hallctl cases dead-letters --outbox supervision)", a.Value)
+				break
+			}
 			al.EN = fmt.Sprintf("%.0f case event(s) could not be delivered to the case system, and their cases' later events wait behind them: replay or discard them (dead letters, hallctl cases dead-letters)", a.Value)
 		default:
 			al.EN = a.Message

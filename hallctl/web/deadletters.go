@@ -15,7 +15,9 @@ import (
 //	POST /api/v1/manager/dead-letters/replay        → {replayed: n} (every one)
 //	POST /api/v1/manager/dead-letters/{key}/discard {reason} → entry
 //
-// Replays and discards are audited with the token's subject.
+// Replays and discards are audited with the token's subject. Every route
+// takes ?outbox=supervision for the 电子监察 platform's outbox (default
+// cases, the case system's webhook).
 
 // DeadLetterList is the list answer.
 type DeadLetterList struct {
@@ -28,7 +30,7 @@ type DiscardRequest struct {
 }
 
 func (s *server) getDeadLetters(w http.ResponseWriter, r *http.Request, _ Claims) {
-	es, err := s.c.DeadLetters(r.Context())
+	es, err := s.c.DeadLettersIn(r.Context(), r.URL.Query().Get("outbox"))
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -40,7 +42,7 @@ func (s *server) getDeadLetters(w http.ResponseWriter, r *http.Request, _ Claims
 }
 
 func (s *server) getDeadLetter(w http.ResponseWriter, r *http.Request, _ Claims) {
-	e, err := s.c.DeadLetter(r.Context(), r.PathValue("key"))
+	e, err := s.c.DeadLetterIn(r.Context(), r.URL.Query().Get("outbox"), r.PathValue("key"))
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -49,7 +51,7 @@ func (s *server) getDeadLetter(w http.ResponseWriter, r *http.Request, _ Claims)
 }
 
 func (s *server) replayDeadLetter(w http.ResponseWriter, r *http.Request, cl Claims) {
-	n, err := s.c.ReplayDeadLetters(r.Context(), r.PathValue("key"), actor(cl), cl.Role)
+	n, err := s.c.ReplayDeadLettersIn(r.Context(), r.URL.Query().Get("outbox"), r.PathValue("key"), actor(cl), cl.Role)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -63,7 +65,7 @@ func (s *server) discardDeadLetter(w http.ResponseWriter, r *http.Request, cl Cl
 		writeErr(w, err)
 		return
 	}
-	e, err := s.c.DiscardDeadLetter(r.Context(), r.PathValue("key"), req.Reason, actor(cl), cl.Role)
+	e, err := s.c.DiscardDeadLetterIn(r.Context(), r.URL.Query().Get("outbox"), r.PathValue("key"), req.Reason, actor(cl), cl.Role)
 	if err != nil {
 		writeErr(w, err)
 		return

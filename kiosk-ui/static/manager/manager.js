@@ -148,26 +148,35 @@
     } catch (_) {}
   }
   // Dead letters: shown only while there are some (the hall has a case
-  // system and one of its events could not be delivered).
+  // system or a supervision platform, and one of its events could not be
+  // delivered). Each outbox's routes take ?outbox=cases|supervision.
+  let deadOutboxes = [];
   async function loadDead() {
-    let ds = [];
-    try { ds = (await get("/manager/dead-letters")).dead_letters || []; } catch (_) { ds = []; }
+    const ds = [];
+    for (const ob of ["cases", "supervision"]) {
+      try { ((await get("/manager/dead-letters?outbox=" + ob)).dead_letters || []).forEach(d => ds.push(Object.assign({}, d, { outbox: ob }))); } catch (_) {}
+    }
+    deadOutboxes = [...new Set(ds.map(d => d.outbox))];
     $("dead-card").classList.toggle("hidden", ds.length === 0);
     const tb = $("dead").tBodies[0]; tb.replaceChildren();
     ds.forEach(d => {
-      const tr = tb.insertRow(); tr.dataset.key = d.key;
-      tr.innerHTML = SH.html`<td>${d.event.type}</td><td>${d.event.serial || d.event.case}</td><td>${d.event.number || ""}</td><td class="num">${d.attempts}</td><td>${SH.dateTime(d.dead_at)}</td><td>${d.last_error || ""}</td><td><button class="btn replay-dl" type="button">重新发送 Replay</button> <button class="btn discard-dl" type="button">作废 Discard</button></td>`;
+      const tr = tb.insertRow(); tr.dataset.key = d.key; tr.dataset.outbox = d.outbox;
+      const q = "?outbox=" + d.outbox;
+      tr.innerHTML = SH.html`<td>${d.outbox === "supervision" ? "电子监察 Supervision · " : ""}${d.event.type}</td><td>${d.event.serial || d.event.case}</td><td>${d.event.number || ""}</td><td class="num">${d.attempts}</td><td>${SH.dateTime(d.dead_at)}</td><td>${d.last_error || ""}</td><td><button class="btn replay-dl" type="button">重新发送 Replay</button> <button class="btn discard-dl" type="button">作废 Discard</button></td>`;
       tr.querySelector(".replay-dl").onclick = async () => {
-        try { await SH.api("POST", "/manager/dead-letters/" + encodeURIComponent(d.key) + "/replay", {}); schedule(["dead", "hall", "audit"]); } catch (e) { $("rb-msg").textContent = ptext(e); }
+        try { await SH.api("POST", "/manager/dead-letters/" + encodeURIComponent(d.key) + "/replay" + q, {}); schedule(["dead", "hall", "audit"]); } catch (e) { $("rb-msg").textContent = ptext(e); }
       };
       tr.querySelector(".discard-dl").onclick = async () => {
         const reason = prompt("作废原因（记入审计）Why may this event be dropped? (audited)", ""); if (!reason) return;
-        try { await SH.api("POST", "/manager/dead-letters/" + encodeURIComponent(d.key) + "/discard", { reason }); schedule(["dead", "hall", "audit"]); } catch (e) { $("rb-msg").textContent = ptext(e); }
+        try { await SH.api("POST", "/manager/dead-letters/" + encodeURIComponent(d.key) + "/discard" + q, { reason }); schedule(["dead", "hall", "audit"]); } catch (e) { $("rb-msg").textContent = ptext(e); }
       };
     });
   }
   $("dead-replay-all").onclick = async () => {
-    try { await SH.api("POST", "/manager/dead-letters/replay", {}); schedule(["dead", "hall", "audit"]); } catch (e) { $("rb-msg").textContent = ptext(e); }
+    try {
+      for (const ob of deadOutboxes) await SH.api("POST", "/manager/dead-letters/replay?outbox=" + ob, {});
+      schedule(["dead", "hall", "audit"]);
+    } catch (e) { $("rb-msg").textContent = ptext(e); }
   };
   const loaders = { hall: loadHall, audit: loadAudit, followups: loadFollowups, dead: loadDead };
 
