@@ -32,6 +32,7 @@ import (
 //
 // --outbox supervision works on the 电子监察 platform's outbox
 // (case_system.supervision.url) instead of the case system's webhook.
+//
 //	hallctl cases supervision-export --config F --date YYYY-MM-DD --format json|csv --out FILE [--db FILE]
 func runCases(ctx context.Context, e *env, args []string) int {
 	if len(args) >= 1 && args[0] == "supervision-export" {
