@@ -29,11 +29,10 @@ import (
 //	hallctl cases dead-letters show    --config F [--url URL] [--outbox …] KEY
 //	hallctl cases dead-letters replay  --config F [--url URL] [--outbox …] KEY|--all
 //	hallctl cases dead-letters discard --config F [--url URL] [--outbox …] --reason TEXT KEY
+//	hallctl cases supervision-export --config F --date YYYY-MM-DD --format json|csv --out FILE [--db FILE]
 //
 // --outbox supervision works on the 电子监察 platform's outbox
 // (case_system.supervision.url) instead of the case system's webhook.
-//
-//	hallctl cases supervision-export --config F --date YYYY-MM-DD --format json|csv --out FILE [--db FILE]
 func runCases(ctx context.Context, e *env, args []string) int {
 	if len(args) >= 1 && args[0] == "supervision-export" {
 		return runSupervisionExport(ctx, e, args[1:])
