@@ -3,12 +3,15 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,6 +138,21 @@ type controller struct {
 	t   testing.TB
 	c   paho.Client
 	msg chan msg
+	// lost is the client's connection-lost error, if it lost it (another
+	// process's client taking over its id on a reused port, say): a
+	// message that never comes then says why.
+	lost atomic.Pointer[error]
+}
+
+// clientIDs makes the test clients' ids unique across processes: `go
+// test ./...` runs packages at once, and a client of another package
+// reconnecting to a loopback port this test's broker now holds, under
+// the same id (hallctl/bus's tests have a "ctl" too), would take over
+// this client's session and silently cut it.
+var clientIDs atomic.Int64
+
+func uniqueClientID(id string) string {
+	return fmt.Sprintf("%s-%d-%d", id, os.Getpid(), clientIDs.Add(1))
 }
 
 // newController connects a fake controller and, like hallctl, announces
@@ -153,7 +171,8 @@ func newController(t testing.TB, b *broker, id string, filter string) *controlle
 func newSilentController(t testing.TB, b *broker, id string, filter string) *controller {
 	t.Helper()
 	ct := &controller{t: t, msg: make(chan msg, 10000)}
-	o := paho.NewClientOptions().AddBroker(b.url()).SetClientID(id).SetCleanSession(true).SetAutoReconnect(false)
+	o := paho.NewClientOptions().AddBroker(b.url()).SetClientID(uniqueClientID(id)).SetCleanSession(true).SetAutoReconnect(false).
+		SetConnectionLostHandler(func(_ paho.Client, err error) { ct.lost.Store(&err) })
 	ct.c = paho.NewClient(o)
 	if tok := ct.c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatalf("controller connect: %v", tok.Error())
@@ -166,6 +185,14 @@ func newSilentController(t testing.TB, b *broker, id string, filter string) *con
 	}
 	t.Cleanup(func() { ct.c.Disconnect(0) })
 	return ct
+}
+
+// lostWhy says whether and why the client lost its connection.
+func (ct *controller) lostWhy() string {
+	if err := ct.lost.Load(); err != nil {
+		return fmt.Sprintf(" (the test client lost its connection: %v)", *err)
+	}
+	return ""
 }
 
 func (ct *controller) publish(topic string, retained bool, payload []byte) {
@@ -187,7 +214,7 @@ func (ct *controller) next(topic string) msg {
 				return m
 			}
 		case <-deadline:
-			ct.t.Fatalf("no message on %s within %v", topic, wait)
+			ct.t.Fatalf("no message on %s within %v%s", topic, wait, ct.lostWhy())
 		}
 	}
 }
@@ -237,7 +264,7 @@ type running struct {
 func startAgent(t testing.TB, cfg *agent.Config, set *devicetest.Set, clock clockwork.Clock) *running {
 	t.Helper()
 	opts := agent.Opts{
-		Log:          slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Log:          slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Clock:        clock,
 		Lookup:       set.Lookup,
 		Kinds:        func() []string { return []string{"fake-printer", "fake-button", "fake-display"} },
@@ -315,7 +342,7 @@ func (ct *controller) waitBirth() wire.InfoMsg {
 			}
 			got[m.topic] = m
 		case <-deadline:
-			ct.t.Fatalf("agent birth within %v: got %v", wait, order)
+			ct.t.Fatalf("agent birth within %v: got %v%s", wait, order, ct.lostWhy())
 		}
 	}
 	if live := !got[statusT].retained && !got[infoT].retained && !got[devT].retained; live && !slices.Equal(order, []string{statusT, infoT, devT}) {
