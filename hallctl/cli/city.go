@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -123,8 +124,59 @@ func runCityServe(ctx context.Context, e *env, args []string) int {
 	return 0
 }
 
+// cityKeyCommands manage the city's token key ring, as `hallctl token
+// rotate-key|retire-key|keys` do a hall's (docs/tokens.md): `city serve`
+// picks a change up at its next request.
+var cityKeyCommands = map[string]func(*env, []string) int{
+	"rotate-key": func(e *env, args []string) int {
+		return rotateKey(e, args, "city token rotate-key", "city config `file`", cityRing)
+	},
+	"retire-key": func(e *env, args []string) int {
+		return retireKey(e, args, "city token retire-key", "city config `file`", cityRing)
+	},
+	"keys": func(e *env, args []string) int {
+		return listKeys(e, args, "city token keys", "city config `file`", cityRing)
+	},
+}
+
+// cityRing opens the key ring of the city config given by --config (it
+// must exist: `city token` or `city serve` made it).
+func cityRing(e *env, fs *flag.FlagSet, args []string, positional int) (*auth.Keys, []string, int) {
+	if ok, code := parse(fs, args); !ok {
+		return nil, nil, code
+	}
+	if fs.NArg() != positional {
+		fs.Usage()
+		return nil, nil, 2
+	}
+	path := fs.Lookup("config").Value.String()
+	if path == "" {
+		fmt.Fprintln(e.stderr, "hallctl city token: --config is required")
+		return nil, nil, 2
+	}
+	cfg, err := city.LoadConfig(path)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "hallctl city token:", err)
+		return nil, nil, 1
+	}
+	keys, err := auth.OpenCity(cfg.StateDir, cfg.City.ID, false)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "hallctl city token:", err)
+		return nil, nil, 1
+	}
+	return keys, fs.Args(), 0
+}
+
 func runCityToken(ctx context.Context, e *env, args []string) int {
-	fs := newFlags(e, "city token", "--config city.yaml --subject ID (--halls H1,H2 | --all-halls) [--ttl 12h]")
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		if f, ok := cityKeyCommands[args[0]]; ok {
+			return f(e, args[1:])
+		}
+		fmt.Fprintf(e.stderr, "hallctl city token: unknown subcommand %q (rotate-key, retire-key, keys)\n", args[0])
+		return 2
+	}
+	fs := newFlags(e, "city token", "--config city.yaml --subject ID (--halls H1,H2 | --all-halls) [--ttl 12h]\n"+
+		"       hallctl city token rotate-key|retire-key|keys --config city.yaml ... (docs/tokens.md)")
 	path := fs.String("config", "", "city config `file` (its state_dir holds the token key ring)")
 	subject := fs.String("subject", "", "the officer's staff id (shown in the log; not a personal ID number)")
 	halls := fs.String("halls", "", "comma-separated hall ids the token may read")

@@ -76,3 +76,60 @@ func TestCityCommands(t *testing.T) {
 		t.Errorf("serve -h: %d %q", code, errs)
 	}
 }
+
+// The city's key ring is rotated and retired from the CLI as a hall's is:
+// a token of a retired key is refused, the signing key cannot be retired.
+func TestCityTokenKeyRotation(t *testing.T) {
+	hallPath, _ := hallFile(t)
+	dir := t.TempDir()
+	cityPath := filepath.Join(dir, "city.yaml")
+	if err := os.WriteFile(cityPath, []byte(fmt.Sprintf("city: {id: sz, name: 深圳}\nstate_dir: state\nhalls: [{config: %s}]\n", hallPath)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCLI(t, "city", "token", "keys", "--config", cityPath); code != 1 || !strings.Contains(errs, "run hallctl city token once") {
+		t.Fatalf("keys before any token: %d %q", code, errs)
+	}
+	code, oldTok, errs := runCLI(t, "city", "token", "--config", cityPath, "--subject", "district-1", "--all-halls")
+	if code != 0 {
+		t.Fatalf("token: %d %q", code, errs)
+	}
+	code, out, errs := runCLI(t, "city", "token", "keys", "--config", cityPath)
+	first, _, _ := strings.Cut(strings.TrimSpace(out), " ")
+	if code != 0 || !strings.HasSuffix(strings.TrimSpace(out), "(signs new tokens)") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("keys: %d %q %q", code, out, errs)
+	}
+	code, out, errs = runCLI(t, "city", "token", "rotate-key", "--config", cityPath)
+	second := strings.TrimSpace(strings.TrimPrefix(out, "new signing key"))
+	if code != 0 || second == "" || second == first {
+		t.Fatalf("rotate-key: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := runCLI(t, "city", "token", "retire-key", "--config", cityPath, second); code != 1 || !strings.Contains(errs, "city token retire-key") {
+		t.Errorf("retiring the signing key: %d %q", code, errs)
+	}
+	keys, err := auth.OpenCity(filepath.Join(dir, "state"), "sz", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.Parse(strings.TrimSpace(oldTok), time.Now()); err != nil {
+		t.Fatalf("the old key's token before its retirement: %v", err)
+	}
+	if code, out, errs := runCLI(t, "city", "token", "retire-key", "--config", cityPath, first); code != 0 || strings.TrimSpace(out) != "retired "+first {
+		t.Fatalf("retire-key: %d %q %q", code, out, errs)
+	}
+	if _, err := keys.Parse(strings.TrimSpace(oldTok), time.Now()); err == nil {
+		t.Fatal("a token of the retired key still parses")
+	}
+	code, newTok, _ := runCLI(t, "city", "token", "--config", cityPath, "--subject", "district-1", "--all-halls")
+	if c, err := keys.Parse(strings.TrimSpace(newTok), time.Now()); code != 0 || err != nil || c.Role != auth.RoleCity {
+		t.Fatalf("a token of the new key: %d %+v %v", code, c, err)
+	}
+	for _, args := range [][]string{
+		{"city", "token", "nope", "--config", cityPath},
+		{"city", "token", "retire-key", "--config", cityPath},
+		{"city", "token", "keys", "--config", cityPath, "extra"},
+	} {
+		if code, _, _ := runCLI(t, args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}

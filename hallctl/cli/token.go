@@ -124,26 +124,48 @@ type multi []string
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 
+// ringOpener parses a key command's flags and opens its key ring (the
+// hall's or the city's), returning the positional arguments.
+type ringOpener func(e *env, fs *flag.FlagSet, args []string, positional int) (*auth.Keys, []string, int)
+
+// hallRing opens the ring of the hall config given by --config.
+func hallRing(e *env, fs *flag.FlagSet, args []string, positional int) (*auth.Keys, []string, int) {
+	keys, _, rest, code := keyRing(e, fs, args, positional)
+	return keys, rest, code
+}
+
 // runTokenRotate adds a signing key; --retire drops old ones in the same
 // step (their tokens are refused from the next request on).
 func runTokenRotate(_ context.Context, e *env, args []string) int {
-	fs := newFlags(e, "token rotate-key", "--config FILE [--retire KID]...")
-	fs.String("config", "", "hall config `file`")
+	return rotateKey(e, args, "token rotate-key", "hall config `file`", hallRing)
+}
+
+func runTokenRetire(_ context.Context, e *env, args []string) int {
+	return retireKey(e, args, "token retire-key", "hall config `file`", hallRing)
+}
+
+func runTokenKeys(_ context.Context, e *env, args []string) int {
+	return listKeys(e, args, "token keys", "hall config `file`", hallRing)
+}
+
+func rotateKey(e *env, args []string, name, configUsage string, open ringOpener) int {
+	fs := newFlags(e, name, "--config FILE [--retire KID]...")
+	fs.String("config", "", configUsage)
 	var retire multi
 	fs.Var(&retire, "retire", "also remove key `KID` (repeatable); its tokens stop working")
-	keys, _, _, code := keyRing(e, fs, args, 0)
+	keys, _, code := open(e, fs, args, 0)
 	if keys == nil {
 		return code
 	}
 	kid, err := keys.Rotate(time.Now())
 	if err != nil {
-		fmt.Fprintln(e.stderr, "hallctl token rotate-key:", err)
+		fmt.Fprintf(e.stderr, "hallctl %s: %v\n", name, err)
 		return 1
 	}
 	fmt.Fprintln(e.stdout, "new signing key", kid)
 	for _, old := range retire {
 		if err := keys.Retire(old); err != nil {
-			fmt.Fprintln(e.stderr, "hallctl token rotate-key:", err)
+			fmt.Fprintf(e.stderr, "hallctl %s: %v\n", name, err)
 			return 1
 		}
 		fmt.Fprintln(e.stdout, "retired", old)
@@ -151,25 +173,25 @@ func runTokenRotate(_ context.Context, e *env, args []string) int {
 	return 0
 }
 
-func runTokenRetire(_ context.Context, e *env, args []string) int {
-	fs := newFlags(e, "token retire-key", "--config FILE KID")
-	fs.String("config", "", "hall config `file`")
-	keys, _, rest, code := keyRing(e, fs, args, 1)
+func retireKey(e *env, args []string, name, configUsage string, open ringOpener) int {
+	fs := newFlags(e, name, "--config FILE KID")
+	fs.String("config", "", configUsage)
+	keys, rest, code := open(e, fs, args, 1)
 	if keys == nil {
 		return code
 	}
 	if err := keys.Retire(rest[0]); err != nil {
-		fmt.Fprintln(e.stderr, "hallctl token retire-key:", err)
+		fmt.Fprintf(e.stderr, "hallctl %s: %v\n", name, err)
 		return 1
 	}
 	fmt.Fprintln(e.stdout, "retired", rest[0])
 	return 0
 }
 
-func runTokenKeys(_ context.Context, e *env, args []string) int {
-	fs := newFlags(e, "token keys", "--config FILE")
-	fs.String("config", "", "hall config `file`")
-	keys, _, _, code := keyRing(e, fs, args, 0)
+func listKeys(e *env, args []string, name, configUsage string, open ringOpener) int {
+	fs := newFlags(e, name, "--config FILE")
+	fs.String("config", "", configUsage)
+	keys, _, code := open(e, fs, args, 0)
 	if keys == nil {
 		return code
 	}
