@@ -269,7 +269,7 @@ func (r *rig) restart() {
 }
 
 // waitFor waits until cond holds, re-checking it at every commit and every
-// registry change.
+// registry change, and then until the units in flight are durable.
 func (r *rig) waitFor(what string, cond func() bool) {
 	r.t.Helper()
 	deadline := time.NewTimer(guard)
@@ -277,6 +277,10 @@ func (r *rig) waitFor(what string, cond func() bool) {
 	for {
 		commit, reg := r.st.changed(), r.c.Bus().Changed()
 		if cond() {
+			// Memory changes under the lock before its unit's group
+			// commit: wait for what is in flight to be durable, so that
+			// what the test reads from the log next is there.
+			r.c.barrier(context.Background())
 			return
 		}
 		select {
