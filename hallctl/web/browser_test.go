@@ -116,15 +116,30 @@ func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Ac
 	}
 }
 
+// text is the visible text of the first element css matches, read in
+// one step in the page: the apps re-render lists when the hall changes,
+// and a read by node id (chromedp.Text) fails when the node it found is
+// replaced before its text is fetched. An element not there (yet, or
+// replaced at that moment) is waited for.
 func text(t *testing.T, ctx context.Context, css string) string {
 	t.Helper()
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(css)))
-	if err != nil {
-		t.Fatalf("text of %s: %v", css, err)
+	const none = "\x00none"
+	q, _ := json.Marshal(css)
+	js := `(() => { const e = document.querySelector(` + string(q) + `); return e ? e.innerText : "\u0000none"; })()`
+	for {
+		if err := chromedp.Do(sctx, chromedp.WaitReady(chromedp.CSS(css))); err != nil {
+			t.Fatalf("text of %s: %v", css, err)
+		}
+		s, err := chromedp.Run(sctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("text of %s: %v", css, err)
+		}
+		if s != none {
+			return strings.TrimSpace(s)
+		}
 	}
-	return strings.TrimSpace(s)
 }
 
 // shot writes a screenshot to $SCREENSHOTS/name.png (make screenshots).
