@@ -150,13 +150,14 @@
   // Dead letters: shown only while there are some (the hall has a case
   // system or a supervision platform, and one of its events could not be
   // delivered). Each outbox's routes take ?outbox=cases|supervision.
-  let deadOutboxes = [];
+  // A hall without one of them answers no_case_system for it; any other
+  // failure is shown.
   async function loadDead() {
     const ds = [];
     for (const ob of ["cases", "supervision"]) {
-      try { ((await get("/manager/dead-letters?outbox=" + ob)).dead_letters || []).forEach(d => ds.push(Object.assign({}, d, { outbox: ob }))); } catch (_) {}
+      try { ((await get("/manager/dead-letters?outbox=" + ob)).dead_letters || []).forEach(d => ds.push(Object.assign({}, d, { outbox: ob }))); }
+      catch (e) { if (e.code !== "no_case_system") $("rb-msg").textContent = ptext(e); }
     }
-    deadOutboxes = [...new Set(ds.map(d => d.outbox))];
     $("dead-card").classList.toggle("hidden", ds.length === 0);
     const tb = $("dead").tBodies[0]; tb.replaceChildren();
     ds.forEach(d => {
@@ -174,7 +175,8 @@
   }
   $("dead-replay-all").onclick = async () => {
     try {
-      for (const ob of deadOutboxes) await SH.api("POST", "/manager/dead-letters/replay?outbox=" + ob, {});
+      const outboxes = new Set([...$("dead").tBodies[0].rows].map(tr => tr.dataset.outbox)); // those listing dead letters
+      for (const ob of outboxes) await SH.api("POST", "/manager/dead-letters/replay?outbox=" + ob, {});
       schedule(["dead", "hall", "audit"]);
     } catch (e) { $("rb-msg").textContent = ptext(e); }
   };
